@@ -1,0 +1,3 @@
+"""i2ijax: image-to-image translation models in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Generators and discriminators (flax.linen, NHWC, images in [-1, 1])."""

@@ -1,0 +1,153 @@
+"""ResNet generator and PatchGAN / PixelGAN discriminators.
+
+Mirrors junyanz/pytorch-CycleGAN-and-pix2pix `models/networks.py`
+(`ResnetGenerator`, `ResnetBlock`, `NLayerDiscriminator`, `PixelDiscriminator`,
+`define_G`, `define_D`). Inputs are NHWC in [-1, 1]; the generator ends in tanh.
+Parameter counts equal the official ones (see tests/models/test_resnet.py).
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from i2ijax.models.layers import Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu
+
+Dtype = Any
+
+
+class ResnetBlock(nn.Module):
+  """x + [pad1, conv3, norm, ReLU, (dropout 0.5), pad1, conv3, norm](x)."""
+
+  features: int
+  norm: str = "instance"
+  use_dropout: bool = False
+  pad_mode: str = "reflect"
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = True):
+    bias = conv_bias_for(self.norm)
+    y = Conv(self.features, 3, padding=1, pad_mode=self.pad_mode, use_bias=bias,
+             dtype=self.dtype)(x)
+    y = nn.relu(Norm(self.norm, dtype=self.dtype)(y, use_running_average=not train))
+    if self.use_dropout:
+      y = nn.Dropout(0.5, deterministic=not train)(y)
+    y = Conv(self.features, 3, padding=1, pad_mode=self.pad_mode, use_bias=bias,
+             dtype=self.dtype)(y)
+    y = Norm(self.norm, dtype=self.dtype)(y, use_running_average=not train)
+    return x + y
+
+
+class ResnetGenerator(nn.Module):
+  """Johnson et al. style ResNet generator (CycleGAN default: 9 blocks).
+
+  reflect-pad 3, conv7 -> 2 x (conv3 stride 2) -> n_blocks ResnetBlocks ->
+  2 x ConvTranspose3 (stride 2, output_padding 1) -> reflect-pad 3, conv7 ->
+  tanh. Input sides must be multiples of 4.
+
+  Attributes:
+    output_nc: output channels.
+    ngf: width of the first layer.
+    n_blocks: residual blocks (9 for `resnet_9blocks`, 6 for `resnet_6blocks`).
+    norm: 'instance' | 'batch' | 'none'.
+    use_dropout: dropout 0.5 inside the residual blocks (off for CycleGAN).
+  """
+
+  output_nc: int = 3
+  ngf: int = 64
+  n_blocks: int = 9
+  norm: str = "instance"
+  use_dropout: bool = False
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = True):
+    """[N, H, W, C] in [-1, 1] -> [N, H, W, output_nc] in [-1, 1]."""
+    bias = conv_bias_for(self.norm)
+    ura = not train
+    x = Conv(self.ngf, 7, padding=3, pad_mode="reflect", use_bias=bias, dtype=self.dtype)(x)
+    x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
+    for i in range(2):
+      x = Conv(self.ngf * 2 ** (i + 1), 3, stride=2, padding=1, use_bias=bias,
+               dtype=self.dtype)(x)
+      x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
+    for _ in range(self.n_blocks):
+      x = ResnetBlock(self.ngf * 4, self.norm, self.use_dropout, dtype=self.dtype)(x, train=train)
+    for i in range(2):
+      x = ConvTranspose(self.ngf * 2 ** (1 - i), 3, stride=2, padding=1, output_padding=1,
+                        use_bias=bias, dtype=self.dtype)(x)
+      x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
+    x = Conv(self.output_nc, 7, padding=3, pad_mode="reflect", use_bias=True, dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class NLayerDiscriminator(nn.Module):
+  """PatchGAN: n_layers stride-2 convs, one stride-1 conv, a 1-channel conv.
+
+  With n_layers 3 each output logit sees a 70x70 patch (30x30 logits at 256 px).
+  Kernel 4, padding 1, LeakyReLU 0.2, no norm on the first layer, no sigmoid.
+  """
+
+  ndf: int = 64
+  n_layers: int = 3
+  norm: str = "instance"
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = True):
+    """[N, H, W, C] -> patch logits [N, H', W', 1]."""
+    bias = conv_bias_for(self.norm)
+    x = leaky_relu(Conv(self.ndf, 4, stride=2, padding=1, dtype=self.dtype)(x))
+    for n in range(1, self.n_layers + 1):
+      stride = 2 if n < self.n_layers else 1
+      x = Conv(self.ndf * min(2**n, 8), 4, stride=stride, padding=1, use_bias=bias,
+               dtype=self.dtype)(x)
+      x = leaky_relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=not train))
+    x = Conv(1, 4, stride=1, padding=1, dtype=self.dtype)(x)
+    return x.astype(jnp.float32)
+
+
+class PixelDiscriminator(nn.Module):
+  """1x1 PixelGAN: conv1 -> LReLU -> conv1 -> norm -> LReLU -> conv1 (one logit per pixel)."""
+
+  ndf: int = 64
+  norm: str = "instance"
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = True):
+    """[N, H, W, C] -> per-pixel logits [N, H, W, 1]."""
+    bias = conv_bias_for(self.norm)
+    x = leaky_relu(Conv(self.ndf, 1, dtype=self.dtype)(x))
+    x = Conv(self.ndf * 2, 1, use_bias=bias, dtype=self.dtype)(x)
+    x = leaky_relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=not train))
+    x = Conv(1, 1, use_bias=bias, dtype=self.dtype)(x)
+    return x.astype(jnp.float32)
+
+
+GENERATORS = {
+    "resnet_9blocks": lambda **kw: ResnetGenerator(n_blocks=9, **kw),
+    "resnet_6blocks": lambda **kw: ResnetGenerator(n_blocks=6, **kw),
+}
+
+
+def make_generator(name: str, *, output_nc: int = 3, ngf: int = 64, norm: str = "instance",
+                   use_dropout: bool = False, dtype: Dtype = jnp.float32) -> nn.Module:
+  """`define_G`: a generator by its official `--netG` name."""
+  if name not in GENERATORS:
+    raise ValueError(f"unknown generator {name!r}; valid names: {sorted(GENERATORS)}")
+  return GENERATORS[name](output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
+                          dtype=dtype)
+
+
+def make_discriminator(name: str, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                       dtype: Dtype = jnp.float32) -> nn.Module:
+  """`define_D`: 'basic' (70x70 PatchGAN), 'n_layers' (n_layers PatchGAN) or 'pixel'."""
+  if name == "basic":
+    return NLayerDiscriminator(ndf=ndf, n_layers=3, norm=norm, dtype=dtype)
+  if name == "n_layers":
+    return NLayerDiscriminator(ndf=ndf, n_layers=n_layers, norm=norm, dtype=dtype)
+  if name == "pixel":
+    return PixelDiscriminator(ndf=ndf, norm=norm, dtype=dtype)
+  raise ValueError(f"unknown discriminator {name!r}; valid names: ['basic', 'n_layers', 'pixel']")

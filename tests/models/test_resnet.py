@@ -1,0 +1,75 @@
+"""Architecture facts of the ResNet generator and the Patch/Pixel discriminators.
+
+Parameter counts are the official junyanz/pytorch-CycleGAN-and-pix2pix ones
+(`print_networks`), computed with `jax.eval_shape` so no weights are made.
+"""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from i2ijax.models.layers import count_params
+from i2ijax.models.resnet import make_discriminator, make_generator
+
+
+def _shape_params(model, shape):
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  variables = jax.eval_shape(lambda k, x: model.init(k, x), jax.random.key(0), x)
+  return count_params(variables["params"]), variables
+
+
+@pytest.mark.parametrize("name,norm,expected", [
+    ("resnet_9blocks", "instance", 11_378_179),
+    ("resnet_9blocks", "batch", 11_383_427),
+    ("resnet_6blocks", "instance", 7_837_699),
+    ("resnet_6blocks", "batch", 7_841_411),
+])
+def test_generator_param_count(name, norm, expected):
+  n, _ = _shape_params(make_generator(name, norm=norm), (1, 256, 256, 3))
+  assert n == expected
+
+
+@pytest.mark.parametrize("name,norm,in_ch,expected", [
+    ("basic", "instance", 3, 2_764_737),
+    ("basic", "instance", 6, 2_767_809),
+    ("basic", "batch", 3, 2_765_633),
+    ("basic", "batch", 6, 2_768_705),
+    ("pixel", "instance", 3, 8_705),
+    ("pixel", "instance", 6, 8_897),
+    ("pixel", "batch", 3, 8_832),
+    ("pixel", "batch", 6, 9_024),
+])
+def test_discriminator_param_count(name, norm, in_ch, expected):
+  n, _ = _shape_params(make_discriminator(name, norm=norm), (1, 256, 256, in_ch))
+  assert n == expected
+
+
+def test_output_shapes():
+  g = make_generator("resnet_9blocks")
+  out = jax.eval_shape(lambda x: g.init_with_output(jax.random.key(0), x)[0],
+                       jax.ShapeDtypeStruct((2, 36, 44, 3), jnp.float32))
+  assert out.shape == (2, 36, 44, 3)
+  d = make_discriminator("basic")
+  out = jax.eval_shape(lambda x: d.init_with_output(jax.random.key(0), x)[0],
+                       jax.ShapeDtypeStruct((1, 256, 256, 3), jnp.float32))
+  assert out.shape == (1, 30, 30, 1)  # 70x70 receptive field, as in the paper
+
+
+def test_generator_output_range_and_grad():
+  g = make_generator("resnet_6blocks", ngf=4)
+  x = jax.random.uniform(jax.random.key(1), (1, 16, 20, 3), minval=-1, maxval=1)
+  params = g.init(jax.random.key(0), x)
+  y = g.apply(params, x)
+  assert y.shape == x.shape and float(jnp.abs(y).max()) <= 1.0
+  grads = jax.grad(lambda p: g.apply(p, x).sum())(params)
+  assert all(bool(jnp.isfinite(l).all()) for l in jax.tree_util.tree_leaves(grads))
+
+
+def test_bad_names_raise():
+  with pytest.raises(ValueError, match="unknown generator 'unet_9'"):
+    make_generator("unet_9")
+  with pytest.raises(ValueError, match="unknown discriminator"):
+    make_discriminator("patch")
+  with pytest.raises(ValueError, match="norm must be one of"):
+    make_generator("resnet_6blocks", norm="group").init(
+        jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
