@@ -1,0 +1,87 @@
+"""CycleGAN configurations.
+
+`configs/cyclegan.py` (no argument) is the paper's: 256x256, ResNet-9 generator,
+70x70 PatchGAN, LSGAN, lambda_cycle 10, lambda_identity 0.5, pool 50, Adam 2e-4
+(0.5, 0.999), 100 epochs constant + 100 linear decay, batch 1, load 286 ->
+random crop 256, horizontal flip; it reads the unaligned folder layout from
+`--config.data.path`. Presets (`configs/cyclegan.py:NAME`):
+  quickstart   the embedded day->night photos at 64 px with small networks, a
+               few minutes on a 2-core CPU;
+  horse2zebra  the paper config on TFDS `cycle_gan/horse2zebra`.
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model_name = "cyclegan"
+  c.seed = 0
+  c.batch_size = 1
+  c.num_train_steps = -1  # -1: (n_epochs + n_epochs_decay) epochs of max(|A|, |B|) images
+
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "folder"  # folder | tfds | embedded
+  c.data.path = ""  # folder: a directory holding trainA/ trainB/ (testA/ testB/)
+  c.data.tfds_name = "cycle_gan/horse2zebra"
+  c.data.tfds_data_dir = ""  # "" = TFDS default (~/tensorflow_datasets)
+  c.data.input_nc = 3
+  c.data.output_nc = 3
+  c.data.preprocess = "resize_and_crop"  # resize_and_crop | crop | none
+  c.data.load_size = 286
+  c.data.crop_size = 256
+  c.data.flip = True
+  c.data.embedded_images = 64  # crops per domain of the embedded dataset
+  c.data.prefetch = 2
+
+  c.model = ml_collections.ConfigDict()
+  c.model.netG = "resnet_9blocks"
+  c.model.ngf = 64
+  c.model.netD = "basic"
+  c.model.ndf = 64
+  c.model.n_layers_D = 3
+  c.model.norm = "instance"
+  c.model.use_dropout = False
+  c.model.gan_mode = "lsgan"
+  c.model.lambda_A = 10.0
+  c.model.lambda_B = 10.0
+  c.model.lambda_identity = 0.5
+  c.model.lambda_gp = 10.0  # only for gan_mode wgangp
+  c.model.pool_size = 50
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.lr = 2e-4
+  c.optimizer.beta1 = 0.5
+  c.optimizer.beta2 = 0.999
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.n_epochs = 100
+  c.optimizer.n_epochs_decay = 100
+  c.optimizer.epoch_count = 1
+
+  c.log_every_steps = 100
+  c.sample_every_steps = 1000
+  c.checkpoint_every_steps = 5000
+  c.max_to_keep = 3
+  c.num_sample_images = 4
+
+  if arg in (None, "", "paper"):
+    return c
+  if arg == "quickstart":
+    c.data.source = "embedded"
+    c.data.load_size = 72
+    c.data.crop_size = 64
+    c.model.netG = "resnet_6blocks"
+    c.model.ngf = 16
+    c.model.ndf = 16
+    c.batch_size = 4
+    c.optimizer.n_epochs = 40
+    c.optimizer.n_epochs_decay = 20
+    c.log_every_steps = 50
+    c.sample_every_steps = 200
+    c.checkpoint_every_steps = 400
+    return c
+  if arg == "horse2zebra":
+    c.data.source = "tfds"
+    c.data.tfds_name = "cycle_gan/horse2zebra"
+    return c
+  raise ValueError(f"unknown cyclegan preset {arg!r}; valid: paper, quickstart, horse2zebra")

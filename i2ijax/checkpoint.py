@@ -1,0 +1,46 @@
+"""The one checkpoint path: an Orbax CheckpointManager under `workdir/checkpoints`.
+
+The whole train state is saved (parameters, optimizer states, step, image
+pools, batch statistics); with the step it fixes the data position and the RNG
+stream, so resuming reproduces an uninterrupted run. Restores are made
+directly into the shardings of an abstract target.
+"""
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def make_manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
+  """A manager keeping the `max_to_keep` newest checkpoints (None or <= 0: all)."""
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=max_to_keep if max_to_keep and max_to_keep > 0 else None, create=True)
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state) -> bool:
+  """Saves `state` as checkpoint `step` (asynchronously after the device copy)."""
+  return manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+
+def restore(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
+  """The checkpoint `step` (default: latest) restored like `abstract_state`, or None.
+
+  `abstract_state` is a pytree of `jax.ShapeDtypeStruct` with shardings (e.g.
+  from `jax.eval_shape` plus the state sharding).
+  """
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    return None
+  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def abstract_like(tree, sharding):
+  """ShapeDtypeStructs of `tree` (arrays or ShapeDtypeStructs) placed on `sharding`."""
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)

@@ -1,0 +1,58 @@
+"""The embedded default dataset: day photos (A) <-> the same kind of scene at night (B).
+
+Built from the natural photographs that scikit-image ships (no network): A is
+crops of one set of photos, B is crops of a disjoint set re-graded as night
+(darkened with a gamma curve, cooled to blue, desaturated, with a vignette).
+The two domains share no image, so the task is unpaired, and a working
+CycleGAN visibly turns day crops into dark blue night and back.
+"""
+
+import numpy as np
+from PIL import Image
+
+from i2ijax.data.sources import ArrayDomain
+
+# Photos in scikit-image's own data directory (no download needed).
+DAY_PHOTOS = ("astronaut", "coffee", "rocket")
+NIGHT_PHOTOS = ("chelsea", "stereo_motorcycle", "immunohistochemistry")
+
+
+def _photo(name: str) -> np.ndarray:
+  import skimage.data
+  image = getattr(skimage.data, name)()
+  if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
+    image = image[0]
+  return np.asarray(image, np.uint8)[..., :3]
+
+
+def night_grade(image: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, 3] day image -> its 'night' version (uint8)."""
+  x = image.astype(np.float32) / 255.0
+  gray = x.mean(-1, keepdims=True)
+  x = 0.4 * x + 0.6 * gray  # desaturate
+  x = x ** 1.8  # darken the mid-tones
+  x = x * np.array([0.45, 0.6, 1.0], np.float32) + np.array([0.0, 0.02, 0.1], np.float32)
+  h, w = x.shape[:2]
+  yy, xx = np.mgrid[-1:1:h * 1j, -1:1:w * 1j]
+  x = x * (1.0 - 0.35 * (xx**2 + yy**2) / 2.0)[..., None]  # vignette
+  return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _crops(photos, n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+  out = []
+  for i in range(n):
+    photo = photos[i % len(photos)]
+    h, w = photo.shape[:2]
+    side = int(rng.integers(min(h, w) // 3, min(h, w) // 3 * 2 + 1))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    crop = Image.fromarray(photo[y:y + side, x:x + side]).resize((size, size), Image.BICUBIC)
+    out.append(np.asarray(crop, np.uint8))
+  return out
+
+
+def day_night_domains(n: int, size: int, split: str = "train"):
+  """(A: n day crops, B: n night crops), uint8 [size, size, 3] each; fixed per split."""
+  rng = np.random.default_rng({"train": 0, "test": 1}.get(split, 2))
+  day = _crops([_photo(p) for p in DAY_PHOTOS], n, size, rng)
+  night = [night_grade(c) for c in _crops([_photo(p) for p in NIGHT_PHOTOS], n, size, rng)]
+  return (ArrayDomain(f"embedded-day:{split}", day), ArrayDomain(f"embedded-night:{split}", night))

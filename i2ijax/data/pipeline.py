@@ -1,0 +1,105 @@
+"""One data pipeline for every model: batch k of a run is a pure function of (seed, k).
+
+A model supplies `example(g) -> {name: float32 array}` for the global example
+index g = step * global_batch + i; this module turns it into per-process
+batches and prefetches them on a background thread. Because a batch depends
+only on the seed and the step, a run resumed from a checkpoint at step k sees
+exactly the batches an uninterrupted run would (the data position is the step).
+"""
+
+import queue
+import threading
+from typing import Callable
+
+import numpy as np
+
+from i2ijax.data.images import preprocess
+
+
+class UnalignedExamples:
+  """The official `unaligned` dataset as a function of the example index.
+
+  An epoch is max(|A|, |B|) examples. A visits a fresh permutation each epoch
+  (index mod |A|, as the official loader does); B is drawn uniformly at
+  random; each image gets its own random crop and flip.
+  """
+
+  def __init__(self, domain_a, domain_b, *, seed: int, transform: Callable):
+    self.a, self.b = domain_a, domain_b
+    self.seed = seed
+    self.transform = transform
+    self.size = max(len(domain_a), len(domain_b))
+    self._perm_cache = (None, None)
+
+  def _perm(self, epoch: int) -> np.ndarray:
+    if self._perm_cache[0] != epoch:
+      self._perm_cache = (epoch, np.random.default_rng([self.seed, epoch, 1]).permutation(self.size))
+    return self._perm_cache[1]
+
+  def __call__(self, g: int) -> dict:
+    epoch, pos = divmod(g, self.size)
+    rng = np.random.default_rng([self.seed, g, 2])
+    ia = int(self._perm(epoch)[pos]) % len(self.a)
+    ib = int(rng.integers(len(self.b)))
+    return {"A": self.transform(self.a.load(ia), rng), "B": self.transform(self.b.load(ib), rng)}
+
+
+def make_transform(data_config) -> Callable:
+  """The training preprocessing of `data_config` as `(uint8 image, rng) -> float32`."""
+  def transform(image, rng):
+    return preprocess(image, rng, mode=data_config.preprocess, load_size=data_config.load_size,
+                      crop_size=data_config.crop_size, flip=data_config.flip)
+  return transform
+
+
+class Batches:
+  """Per-process batches of a global batch, indexed by step, with prefetching."""
+
+  def __init__(self, example: Callable[[int], dict], global_batch: int, *,
+               process_index: int = 0, process_count: int = 1):
+    if global_batch % process_count:
+      raise ValueError(f"batch_size {global_batch} is not divisible by the number of "
+                       f"processes {process_count}")
+    self.example = example
+    self.global_batch = global_batch
+    self.local_batch = global_batch // process_count
+    self.offset = process_index * self.local_batch
+
+  def __call__(self, step: int) -> dict:
+    """This process's slice of global batch `step`: {name: [local_batch, ...]}."""
+    first = step * self.global_batch + self.offset
+    examples = [self.example(first + i) for i in range(self.local_batch)]
+    return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+  def iterate(self, start_step: int, prefetch: int = 2):
+    """Yields (step, batch) from `start_step` on; a thread keeps `prefetch` batches ready."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    stop = threading.Event()
+
+    def work():
+      step = start_step
+      while not stop.is_set():
+        try:
+          item = (step, self(step))
+        except Exception as e:  # surfaced in the consumer, with its traceback
+          item = e
+        while not stop.is_set():
+          try:
+            q.put(item, timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        if isinstance(item, Exception):
+          return
+        step += 1
+
+    thread = threading.Thread(target=work, daemon=True, name="i2ijax-data")
+    thread.start()
+    try:
+      while True:
+        item = q.get()
+        if isinstance(item, Exception):
+          raise item
+        yield item
+    finally:
+      stop.set()

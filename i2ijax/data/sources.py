@@ -1,0 +1,116 @@
+"""Where images come from: folders, TFDS, or the embedded day/night photos.
+
+A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`.
+"""
+
+import os
+from typing import Protocol
+
+import numpy as np
+
+from i2ijax.data import images as image_io
+
+
+class Domain(Protocol):
+  name: str
+
+  def __len__(self) -> int: ...
+
+  def load(self, i: int) -> np.ndarray: ...
+
+
+class FolderDomain:
+  """Every image file under a directory, read on demand."""
+
+  def __init__(self, directory: str, channels: int = 3):
+    self.name = directory
+    self.paths = image_io.list_images(directory)
+    self.channels = channels
+    if not self.paths:
+      raise ValueError(f"no images ({', '.join(image_io.IMAGE_EXTENSIONS)}) found in {directory}")
+
+  def __len__(self):
+    return len(self.paths)
+
+  def load(self, i):
+    return image_io.load_image(self.paths[i], self.channels)
+
+
+class ArrayDomain:
+  """Images already in memory (uint8 [H, W, C] each)."""
+
+  def __init__(self, name: str, arrays):
+    self.name = name
+    self.arrays = list(arrays)
+    if not self.arrays:
+      raise ValueError(f"domain {name} has no images")
+
+  def __len__(self):
+    return len(self.arrays)
+
+  def load(self, i):
+    return self.arrays[i]
+
+
+def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3)):
+  """The official unaligned layout: `path/{split}A`, `path/{split}B`."""
+  if not path:
+    raise ValueError("config.data.path is empty: set --config.data.path to a directory with "
+                     f"{split}A/ and {split}B/ (or use data.source=embedded or tfds)")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"config.data.path={path!r} is not a directory")
+  domains = []
+  for n, ch in zip(names, channels):
+    d = os.path.join(path, f"{split}{n}")
+    if not os.path.isdir(d):
+      raise FileNotFoundError(f"config.data.path={path!r} has no {split}{n}/ folder "
+                              f"(expected {split}A/ and {split}B/)")
+    domains.append(FolderDomain(d, ch))
+  return tuple(domains)
+
+
+def tfds_domains(name: str, data_dir: str, split: str, names=("A", "B"), channels=(3, 3)):
+  """Splits `{split}A`/`{split}B` of a prepared TFDS dataset (e.g. cycle_gan/horse2zebra).
+
+  Nothing is downloaded: if the dataset is not prepared in `data_dir` this
+  fails at once and says how to provide it.
+  """
+  import tensorflow_datasets as tfds  # heavy; only for this source
+
+  builder = tfds.builder(name, data_dir=data_dir or None)
+  import tensorflow as tf
+  if not tf.io.gfile.exists(builder.data_dir) or not builder.info.splits:
+    raise FileNotFoundError(
+        f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and cannot be downloaded "
+        f"here. On a machine with internet run `tfds build {name} --data_dir=DIR` and copy DIR, "
+        f"then pass --config.data.tfds_data_dir=DIR; or put the images in {split}A/ {split}B/ "
+        "folders and use --config.data.source=folder --config.data.path=PATH.")
+  domains = []
+  for n, ch in zip(names, channels):
+    ds = tfds.as_numpy(builder.as_dataset(split=f"{split}{n}"))
+    arrays = []
+    for ex in ds:
+      im = ex["image"]
+      if im.shape[-1] != ch:
+        im = np.repeat(im[..., :1], 3, -1) if ch == 3 else im[..., :1]
+      arrays.append(np.asarray(im, np.uint8))
+    domains.append(ArrayDomain(f"{name}:{split}{n}", arrays))
+  return tuple(domains)
+
+
+def unaligned_domains(data_config, split: str = "train"):
+  """(domain A, domain B) for `data_config.source` in folder | tfds | embedded."""
+  channels = (data_config.input_nc, data_config.output_nc)
+  source = data_config.source
+  if source == "folder":
+    return folder_domains(data_config.path, split, channels=channels)
+  if source == "tfds":
+    return tfds_domains(data_config.tfds_name, data_config.tfds_data_dir, split,
+                        channels=channels)
+  if source == "embedded":
+    from i2ijax.data.embedded import day_night_domains
+    if channels != (3, 3):
+      raise ValueError("the embedded dataset is RGB: data.input_nc and data.output_nc must be 3")
+    n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 8)
+    return day_night_domains(n, data_config.load_size, split)
+  raise ValueError(f"config.data.source must be folder, tfds or embedded, got {source!r}")

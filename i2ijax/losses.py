@@ -1,0 +1,123 @@
+"""Loss functions shared by every model. All are pure functions of arrays.
+
+Discriminator outputs are raw logits / scores of any shape (patch maps
+included); every loss averages over all their elements, as PyTorch's
+`MSELoss`/`BCEWithLogitsLoss` with `reduction='mean'` do. Images are NHWC in
+[-1, 1].
+
+Adversarial objectives follow `GANLoss` of junyanz/pytorch-CycleGAN-and-pix2pix
+(`lsgan`, `vanilla`, `wgangp`) plus the hinge loss (Lim & Ye 2017; Miyato et
+al. 2018). Each `*_d_loss` returns `(real_term, fake_term)` so a model can
+weight them (CycleGAN and pix2pix use 0.5 * (real + fake)); each `*_g_loss`
+returns the generator's term for the logits of its fakes.
+"""
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+# ---------------------------------------------------------------- least squares
+def lsgan_d_loss(real_logits, fake_logits):
+  """LSGAN (Mao et al. 2017, eq. 2 with a=0, b=1): E[(D(x)-1)^2], E[D(G(z))^2]."""
+  return jnp.mean(jnp.square(real_logits - 1.0)), jnp.mean(jnp.square(fake_logits))
+
+
+def lsgan_g_loss(fake_logits):
+  """LSGAN generator term (c=1): E[(D(G(z)) - 1)^2]."""
+  return jnp.mean(jnp.square(fake_logits - 1.0))
+
+
+# ---------------------------------------------------------------- vanilla (BCE)
+def vanilla_d_loss(real_logits, fake_logits):
+  """Goodfellow et al. 2014 with logits: -E[log s(D(x))], -E[log(1 - s(D(G(z))))]."""
+  real = optax.sigmoid_binary_cross_entropy(real_logits, jnp.ones_like(real_logits))
+  fake = optax.sigmoid_binary_cross_entropy(fake_logits, jnp.zeros_like(fake_logits))
+  return jnp.mean(real), jnp.mean(fake)
+
+
+def vanilla_g_loss(fake_logits):
+  """Non-saturating generator loss: -E[log s(D(G(z)))] = E[softplus(-D(G(z)))]."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
+
+
+# ---------------------------------------------------------------- hinge
+def hinge_d_loss(real_logits, fake_logits):
+  """Hinge: E[relu(1 - D(x))], E[relu(1 + D(G(z)))]."""
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)), jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def hinge_g_loss(fake_logits):
+  """Hinge generator term: -E[D(G(z))]."""
+  return -jnp.mean(fake_logits)
+
+
+# ---------------------------------------------------------------- Wasserstein
+def wgan_d_loss(real_logits, fake_logits):
+  """WGAN critic (Arjovsky et al. 2017): -E[D(x)], +E[D(G(z))]. Add `gradient_penalty`."""
+  return -jnp.mean(real_logits), jnp.mean(fake_logits)
+
+
+def wgan_g_loss(fake_logits):
+  """WGAN generator term: -E[D(G(z))]."""
+  return -jnp.mean(fake_logits)
+
+
+def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real, fake, key,
+                     weight: float = 10.0):
+  """WGAN-GP (Gulrajani et al. 2017, eq. 3): weight * E[(||grad D(x_hat)||_2 - 1)^2].
+
+  x_hat = a * real + (1 - a) * fake with one a ~ U[0, 1) per sample, the norm
+  taken over each sample's flattened gradient. As the official
+  `cal_gradient_penalty`, 1e-16 is added to the gradient before the norm.
+
+  Args:
+    critic: maps a batch [N, ...] to scores of any shape; its outputs are summed.
+    real, fake: [N, ...] batches of the same shape.
+    key: PRNG key for the interpolation weights.
+    weight: lambda (10 in the paper).
+  """
+  alpha = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  x_hat = alpha * real + (1.0 - alpha) * jax.lax.stop_gradient(fake)
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+  norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1) + 1e-16), axis=1))
+  return weight * jnp.mean(jnp.square(norms - 1.0))
+
+
+class Adversarial(NamedTuple):
+  """A GAN objective: `d_loss(real, fake) -> (real_term, fake_term)`, `g_loss(fake)`."""
+  d_loss: Callable
+  g_loss: Callable
+
+
+ADVERSARIAL = {
+    "lsgan": Adversarial(lsgan_d_loss, lsgan_g_loss),
+    "vanilla": Adversarial(vanilla_d_loss, vanilla_g_loss),
+    "hinge": Adversarial(hinge_d_loss, hinge_g_loss),
+    "wgangp": Adversarial(wgan_d_loss, wgan_g_loss),
+}
+
+
+def adversarial(gan_mode: str) -> Adversarial:
+  """The objective named by the official `--gan_mode` (plus 'hinge')."""
+  if gan_mode not in ADVERSARIAL:
+    raise ValueError(f"unknown gan_mode {gan_mode!r}; valid: {sorted(ADVERSARIAL)}")
+  return ADVERSARIAL[gan_mode]
+
+
+# ---------------------------------------------------------------- reconstruction
+def l1_loss(x, y):
+  """Mean absolute error over all elements (`nn.L1Loss()`)."""
+  return jnp.mean(jnp.abs(x - y))
+
+
+def cycle_loss(reconstructed, original):
+  """Cycle consistency (Zhu et al. 2017, eq. 2): E[||F(G(x)) - x||_1], per element mean."""
+  return l1_loss(reconstructed, original)
+
+
+def identity_loss(mapped, original):
+  """Identity mapping (Zhu et al. 2017, sec. 5.2; Taigman et al. 2017): E[||G(y) - y||_1]."""
+  return l1_loss(mapped, original)

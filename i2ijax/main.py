@@ -1,0 +1,38 @@
+"""Entry point: `python -m i2ijax.main --config=configs/cyclegan.py:quickstart --workdir=DIR`.
+
+Trains the configured model in DIR; rerunning the same command resumes from
+the newest checkpoint there.
+"""
+
+from absl import app, flags, logging
+import jax
+from ml_collections import config_flags
+
+from i2ijax.train.loop import train_and_evaluate
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
+config_flags.DEFINE_config_file("config", None, "Config file, optionally `file.py:preset`.",
+                                lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+class _QuietLibraries(logging.logging.Filter):
+  """Drops INFO records of orbax's internals so progress lines stay readable."""
+
+  def filter(self, record):
+    return record.levelno > logging.logging.INFO or "/orbax/" not in record.pathname
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.info("JAX %s, process %d/%d, local devices: %s", jax.__version__, jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

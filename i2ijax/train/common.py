@@ -1,0 +1,70 @@
+"""Pieces every model's train step shares: applying a module, optimizers, schedules."""
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+def apply_module(module, params, stats, x, *, train: bool, key=None):
+  """Runs `module` on `x`; returns (output, updated batch statistics).
+
+  `stats` is the module's `batch_stats` collection ({} when it has none). In
+  training mode BatchNorm uses the batch statistics and its running averages
+  are updated, as PyTorch's train mode does; `key` feeds dropout.
+  """
+  variables = {"params": params}
+  if stats:
+    variables["batch_stats"] = stats
+  rngs = {"dropout": key} if key is not None else None
+  if stats and train:
+    y, updates = module.apply(variables, x, train=True, mutable=["batch_stats"], rngs=rngs)
+    return y, updates["batch_stats"]
+  return module.apply(variables, x, train=train, rngs=rngs), stats
+
+
+def init_module(module, key, x):
+  """(params, batch_stats) of `module` initialised on an input like `x`."""
+  variables = module.init({"params": key, "dropout": key}, x, train=True)
+  return variables["params"], variables.get("batch_stats", {})
+
+
+def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
+                          n_epochs_decay: int, epoch_count: int = 1) -> Callable:
+  """The official `--lr_policy linear`, as a function of the optimizer step.
+
+  The scheduler steps at the end of each epoch, so during the epoch with
+  zero-based index k the rate is
+    base_lr * (1 - max(0, k + epoch_count - n_epochs) / (n_epochs_decay + 1)):
+  constant for the first `n_epochs` epochs, then falling linearly towards
+  (never reaching) zero over `n_epochs_decay` epochs.
+  """
+  if steps_per_epoch <= 0:
+    raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
+
+  def schedule(count):
+    k = jnp.floor(count / steps_per_epoch)
+    frac = jnp.maximum(0.0, k + epoch_count - n_epochs) / float(n_epochs_decay + 1)
+    return base_lr * (1.0 - frac)
+
+  return schedule
+
+
+def adam(learning_rate, b1: float, b2: float, weight_decay: float = 0.0,
+         eps: float = 1e-8) -> optax.GradientTransformation:
+  """`torch.optim.Adam`: L2 weight decay *coupled* (added to the gradient), not AdamW."""
+  parts = []
+  if weight_decay:
+    parts.append(optax.add_decayed_weights(weight_decay))
+  parts.append(optax.scale_by_adam(b1=b1, b2=b2, eps=eps))
+  parts.append(optax.scale_by_learning_rate(learning_rate))
+  return optax.chain(*parts)
+
+
+def split_like(x: jax.Array, n: int) -> list[jax.Array]:
+  """Splits a batch concatenated from `n` equal parts along axis 0."""
+  return jnp.split(x, n, axis=0)
+
+
+Tree = Any

@@ -1,0 +1,245 @@
+"""CycleGAN (Zhu et al. 2017): state, one pure train step, sampling.
+
+Follows `models/cycle_gan_model.py` of junyanz/pytorch-CycleGAN-and-pix2pix:
+G_A: A -> B, G_B: B -> A, D_A judges domain B (real B vs G_A(A)), D_B judges
+domain A. Per step:
+1. forward: fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A)
+   (and identity maps G_A(B), G_B(A) when lambda_identity > 0);
+2. generator update (one Adam over both generators, discriminators frozen) on
+   L_G = GAN(D_A(fake_B)) + GAN(D_B(fake_A)) + lambda_A ||rec_A - A||_1
+         + lambda_B ||rec_B - B||_1
+         + lambda_idt (lambda_B ||G_A(B) - B||_1 + lambda_A ||G_B(A) - A||_1);
+3. discriminator update (one Adam over both) on
+   L_D_A = 0.5 (GAN_real(D_A(B)) + GAN_fake(D_A(pool_B(fake_B)))), likewise D_B,
+   with the fakes of step 1 (generated before the generator update).
+Batches are dicts {"A": [N, H, W, C_in], "B": [N, H, W, C_out]} in [-1, 1].
+"""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from i2ijax import losses
+from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.train.common import adam, apply_module, init_module, linear_decay_schedule
+from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
+
+GENERATORS = ("G_A", "G_B")
+DISCRIMINATORS = ("D_A", "D_B")
+
+
+@flax.struct.dataclass
+class CycleGANState:
+  step: jax.Array
+  params: dict  # {"G_A", "G_B", "D_A", "D_B"} -> flax params
+  batch_stats: dict  # same keys; empty dicts unless norm == "batch"
+  g_opt_state: Any
+  d_opt_state: Any
+  pool_A: ImagePool  # history of fake A images, shown to D_B
+  pool_B: ImagePool  # history of fake B images, shown to D_A
+
+
+def build_models(config: ml_collections.ConfigDict) -> dict:
+  """The four networks, by the official option names."""
+  m = config.model
+  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout)
+  d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm)
+  return {
+      "G_A": make_generator(m.netG, output_nc=config.data.output_nc, **g),
+      "G_B": make_generator(m.netG, output_nc=config.data.input_nc, **g),
+      "D_A": make_discriminator(m.netD, **d),
+      "D_B": make_discriminator(m.netD, **d),
+  }
+
+
+def steps_per_epoch(config, dataset_size: int) -> float:
+  """Optimizer steps in one epoch of `dataset_size` = max(|A|, |B|) images."""
+  return dataset_size / config.batch_size
+
+
+def make_optimizers(config, dataset_size: int):
+  """(G optimizer, D optimizer): Adam(lr, (beta1, beta2)) with the linear-decay policy."""
+  o = config.optimizer
+  sched = linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
+                                o.n_epochs_decay, o.epoch_count)
+  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
+  return make(), make(), sched
+
+
+def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
+  """A fresh state; `image_shapes` = {"A": (H, W, C_in), "B": (H, W, C_out)}."""
+  models = build_models(config)
+  g_opt, d_opt, _ = make_optimizers(config, dataset_size)
+  params, stats = {}, {}
+  keys = dict(zip(GENERATORS + DISCRIMINATORS, jax.random.split(key, 4)))
+  # A generator reads its source domain; a discriminator reads its target domain.
+  reads = {"G_A": "A", "G_B": "B", "D_A": "B", "D_B": "A"}
+  for name, module in models.items():
+    x = jnp.zeros((1, *image_shapes[reads[name]]), jnp.float32)
+    params[name], stats[name] = init_module(module, keys[name], x)
+  g_params = {k: params[k] for k in GENERATORS}
+  d_params = {k: params[k] for k in DISCRIMINATORS}
+  size = config.model.pool_size
+  return CycleGANState(
+      step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
+      g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params),
+      pool_A=init_pool(size, image_shapes["A"]), pool_B=init_pool(size, image_shapes["B"]))
+
+
+def make_train_step(config, dataset_size: int):
+  """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
+
+  `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
+  resumed run draws exactly the numbers an uninterrupted one would.
+  """
+  models = build_models(config)
+  m = config.model
+  gan = losses.adversarial(m.gan_mode)
+  g_opt, d_opt, sched = make_optimizers(config, dataset_size)
+  # Instance norm (or none) treats every sample alone, so calls that share a
+  # network are batched together; with batch norm each call keeps its own
+  # statistics, in the official order.
+  fuse = m.norm != "batch"
+  lam_a, lam_b, lam_idt = m.lambda_A, m.lambda_B, m.lambda_identity
+
+  def run(name, params, stats, xs, key, train=True):
+    """Applies network `name` to each array of `xs`; returns (outputs, stats)."""
+    keys = jax.random.split(key, len(xs)) if m.use_dropout else [None] * len(xs)
+    if fuse and len(xs) > 1:
+      y, s = apply_module(models[name], params[name], stats[name], jnp.concatenate(xs),
+                          train=train, key=keys[0])
+      return jnp.split(y, len(xs)), {**stats, name: s}
+    ys = []
+    for x, k in zip(xs, keys):
+      y, s = apply_module(models[name], params[name], stats[name], x, train=train, key=k)
+      stats = {**stats, name: s}
+      ys.append(y)
+    return ys, stats
+
+  def forward(params, stats, real_a, real_b, key):
+    """Step 1: all generator outputs."""
+    k = jax.random.split(key, 4)
+    ident = lam_idt > 0
+    if fuse:
+      (fake_b, *idt_a), stats = run("G_A", params, stats, [real_a] + [real_b] * ident, k[0])
+      (fake_a, *idt_b), stats = run("G_B", params, stats, [real_b] + [real_a] * ident, k[1])
+      (rec_a,), stats = run("G_B", params, stats, [fake_b], k[2])
+      (rec_b,), stats = run("G_A", params, stats, [fake_a], k[3])
+    else:  # the official call order
+      (fake_b,), stats = run("G_A", params, stats, [real_a], k[0])
+      (rec_a,), stats = run("G_B", params, stats, [fake_b], k[1])
+      (fake_a,), stats = run("G_B", params, stats, [real_b], k[2])
+      (rec_b,), stats = run("G_A", params, stats, [fake_a], k[3])
+      idt_a, idt_b = [], []
+      if ident:
+        k2 = jax.random.split(k[3], 2)
+        idt_a, stats = run("G_A", params, stats, [real_b], k2[0])
+        idt_b, stats = run("G_B", params, stats, [real_a], k2[1])
+    out = dict(fake_B=fake_b, rec_A=rec_a, fake_A=fake_a, rec_B=rec_b)
+    if ident:
+      out.update(idt_A=idt_a[0], idt_B=idt_b[0])
+    return out, stats
+
+  def g_loss_fn(g_params, d_params, stats, real_a, real_b, key):
+    params = {**g_params, **d_params}
+    k_fwd, k_d = jax.random.split(key)
+    out, stats = forward(params, stats, real_a, real_b, k_fwd)
+    (logit_b,), stats = run("D_A", params, stats, [out["fake_B"]], k_d)
+    (logit_a,), stats = run("D_B", params, stats, [out["fake_A"]], k_d)
+    terms = {
+        "G_A": gan.g_loss(logit_b),
+        "G_B": gan.g_loss(logit_a),
+        "cycle_A": lam_a * losses.cycle_loss(out["rec_A"], real_a),
+        "cycle_B": lam_b * losses.cycle_loss(out["rec_B"], real_b),
+    }
+    if lam_idt > 0:
+      terms["idt_A"] = lam_idt * lam_b * losses.identity_loss(out["idt_A"], real_b)
+      terms["idt_B"] = lam_idt * lam_a * losses.identity_loss(out["idt_B"], real_a)
+    total = sum(terms.values())
+    return total, (terms, out, stats)
+
+  def d_loss_fn(d_params, g_params, stats, real_a, real_b, fake_a, fake_b, key):
+    params = {**g_params, **d_params}
+    terms = {}
+    for name, real, fake in (("D_A", real_b, fake_b), ("D_B", real_a, fake_a)):
+      (l_real, l_fake), stats = run(name, params, stats, [real, fake], key)
+      r, f = gan.d_loss(l_real, l_fake)
+      terms[name] = 0.5 * (r + f)
+      if m.gan_mode == "wgangp":
+        critic = lambda x, name=name: apply_module(models[name], d_params[name], stats[name],
+                                                   x, train=True, key=key)[0]
+        terms[name] += losses.gradient_penalty(critic, real, fake, jax.random.fold_in(key, 7),
+                                               m.lambda_gp)
+    return sum(terms.values()), (terms, stats)
+
+  def train_step(state: CycleGANState, batch, rng):
+    key = jax.random.fold_in(rng, state.step)
+    k_g, k_pa, k_pb, k_d = jax.random.split(key, 4)
+    real_a, real_b = batch["A"], batch["B"]
+    g_params = {k: state.params[k] for k in GENERATORS}
+    d_params = {k: state.params[k] for k in DISCRIMINATORS}
+
+    (g_total, (g_terms, out, stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        g_params, d_params, state.batch_stats, real_a, real_b, k_g)
+    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g_params)
+    g_params = optax.apply_updates(g_params, updates)
+
+    pool_b, fake_b = query_pool(state.pool_B, out["fake_B"], k_pb)
+    pool_a, fake_a = query_pool(state.pool_A, out["fake_A"], k_pa)
+    (d_total, (d_terms, stats)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+        d_params, g_params, stats, real_a, real_b, fake_a, fake_b, k_d)
+    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+
+    new_state = state.replace(
+        step=state.step + 1, params={**g_params, **d_params}, batch_stats=stats,
+        g_opt_state=g_opt_state, d_opt_state=d_opt_state, pool_A=pool_a, pool_B=pool_b)
+    metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
+               "lr": sched(state.step)}
+    return new_state, metrics
+
+  return train_step
+
+
+def make_sample_fn(config):
+  """`(state, batch, rng) -> {name: images}` for the sample grids.
+
+  Rows: real_A | fake_B | rec_A and real_B | fake_A | rec_B, computed as in
+  training mode (the official default when sampling) without updating state.
+  """
+  models = build_models(config)
+
+  def sample(state: CycleGANState, batch, rng):
+    def g(name, x, k):
+      return apply_module(models[name], state.params[name], state.batch_stats[name], x,
+                          train=True, key=k if config.model.use_dropout else None)[0]
+    k = jax.random.split(rng, 4)
+    fake_b = g("G_A", batch["A"], k[0])
+    fake_a = g("G_B", batch["B"], k[1])
+    return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": g("G_B", fake_b, k[2]),
+            "real_B": batch["B"], "fake_A": fake_a, "rec_B": g("G_A", fake_a, k[3])}
+
+  return sample
+
+
+SAMPLE_ROWS = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
+
+
+def make_examples(config, split: str = "train", seed: int | None = None):
+  """(example function, dataset size, image shapes) of the unaligned A/B data."""
+  from i2ijax.data.pipeline import UnalignedExamples, make_transform
+  from i2ijax.data.sources import unaligned_domains
+  domain_a, domain_b = unaligned_domains(config.data, split)
+  examples = UnalignedExamples(domain_a, domain_b, transform=make_transform(config.data),
+                               seed=config.seed if seed is None else seed)
+  size = config.data.crop_size
+  if config.data.preprocess == "none":
+    first = examples(0)
+    shapes = {k: v.shape for k, v in first.items()}
+  else:
+    shapes = {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+  return examples, examples.size, shapes
