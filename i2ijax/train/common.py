@@ -38,7 +38,8 @@ def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
   zero-based index k the rate is
     base_lr * (1 - max(0, k + epoch_count - n_epochs) / (n_epochs_decay + 1)):
   constant for the first `n_epochs` epochs, then falling linearly towards
-  (never reaching) zero over `n_epochs_decay` epochs.
+  (never reaching) zero over `n_epochs_decay` epochs; a run longer than
+  n_epochs + n_epochs_decay continues at rate 0.
   """
   if steps_per_epoch <= 0:
     raise ValueError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
@@ -46,7 +47,7 @@ def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
   def schedule(count):
     k = jnp.floor(count / steps_per_epoch)
     frac = jnp.maximum(0.0, k + epoch_count - n_epochs) / float(n_epochs_decay + 1)
-    return base_lr * (1.0 - frac)
+    return base_lr * jnp.maximum(0.0, 1.0 - frac)  # 0 past the end, never negative
 
   return schedule
 

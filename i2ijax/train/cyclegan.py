@@ -81,6 +81,13 @@ def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   for name, module in models.items():
     x = jnp.zeros((1, *image_shapes[reads[name]]), jnp.float32)
     params[name], stats[name] = init_module(module, keys[name], x)
+    if name in DISCRIMINATORS:
+      out = jax.eval_shape(lambda p, s, x: apply_module(module, p, s, x, train=False)[0],
+                           params[name], stats[name], x)
+      if 0 in out.shape:
+        raise ValueError(f"images of shape {x.shape[1:3]} are too small for netD="
+                         f"{config.model.netD!r} (n_layers_D={config.model.n_layers_D}): "
+                         "it would output no logits; raise data.crop_size")
   g_params = {k: params[k] for k in GENERATORS}
   d_params = {k: params[k] for k in DISCRIMINATORS}
   size = config.model.pool_size

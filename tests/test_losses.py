@@ -1,0 +1,90 @@
+"""Loss values against numbers worked out by hand."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from i2ijax import losses
+
+REAL = jnp.array([[0.5, 2.0], [-1.0, 0.0]])  # D(x)
+FAKE = jnp.array([[1.0, -0.5], [0.0, 3.0]])  # D(G(z))
+
+
+def test_lsgan():
+  r, f = losses.lsgan_d_loss(REAL, FAKE)
+  # (x-1)^2: .25, 1, 4, 1 -> 6.25/4; x^2: 1, .25, 0, 9 -> 10.25/4
+  assert float(r) == pytest.approx(6.25 / 4)
+  assert float(f) == pytest.approx(10.25 / 4)
+  # (x-1)^2 of FAKE: 0, 2.25, 1, 4 -> 7.25/4
+  assert float(losses.lsgan_g_loss(FAKE)) == pytest.approx(7.25 / 4)
+
+
+def _softplus(x):
+  return math.log1p(math.exp(x))
+
+
+def test_vanilla_is_bce_with_logits():
+  r, f = losses.vanilla_d_loss(REAL, FAKE)
+  # -log sigmoid(x) = softplus(-x); -log(1 - sigmoid(x)) = softplus(x)
+  exp_r = np.mean([_softplus(-v) for v in (0.5, 2.0, -1.0, 0.0)])
+  exp_f = np.mean([_softplus(v) for v in (1.0, -0.5, 0.0, 3.0)])
+  assert float(r) == pytest.approx(exp_r, rel=1e-6)
+  assert float(f) == pytest.approx(exp_f, rel=1e-6)
+  exp_g = np.mean([_softplus(-v) for v in (1.0, -0.5, 0.0, 3.0)])  # non-saturating
+  assert float(losses.vanilla_g_loss(FAKE)) == pytest.approx(exp_g, rel=1e-6)
+  # Stable for large logits (no log(0)).
+  assert np.isfinite(float(losses.vanilla_g_loss(jnp.array([-200.0]))))
+
+
+def test_hinge():
+  r, f = losses.hinge_d_loss(REAL, FAKE)
+  # relu(1 - x): .5, 0, 2, 1 -> 3.5/4 ; relu(1 + x): 2, .5, 1, 4 -> 7.5/4
+  assert float(r) == pytest.approx(3.5 / 4)
+  assert float(f) == pytest.approx(7.5 / 4)
+  assert float(losses.hinge_g_loss(FAKE)) == pytest.approx(-3.5 / 4)
+
+
+def test_wgan():
+  r, f = losses.wgan_d_loss(REAL, FAKE)
+  assert float(r) == pytest.approx(-1.5 / 4)
+  assert float(f) == pytest.approx(3.5 / 4)
+  assert float(losses.wgan_g_loss(FAKE)) == pytest.approx(-3.5 / 4)
+
+
+def test_gradient_penalty_linear_critic():
+  # D(x) = sum(w * x) has gradient w everywhere: penalty = 10 * (||w|| - 1)^2.
+  w = jnp.array([[[[3.0]], [[4.0]]]])  # shape [1, 2, 1, 1], ||w|| = 5
+  critic = lambda x: jnp.sum(w * x, axis=(1, 2, 3))
+  real = jnp.ones((3, 2, 1, 1))
+  fake = -jnp.ones((3, 2, 1, 1))
+  gp = losses.gradient_penalty(critic, real, fake, jax.random.key(0), weight=10.0)
+  assert float(gp) == pytest.approx(10.0 * 16.0, rel=1e-5)
+  # A unit-norm gradient costs nothing.
+  critic1 = lambda x: jnp.sum(x * jnp.array([0.6, 0.8]).reshape(1, 2, 1, 1), axis=(1, 2, 3))
+  assert float(losses.gradient_penalty(critic1, real, fake, jax.random.key(0))) == pytest.approx(
+      0.0, abs=1e-6)
+
+
+def test_gradient_penalty_per_sample_norm():
+  # D(x) = sum(x^2)/2 has gradient x_hat: the norm is taken per sample.
+  critic = lambda x: 0.5 * jnp.sum(x**2, axis=(1, 2, 3))
+  real = jnp.full((2, 1, 1, 4), 0.5)  # x_hat = real when fake == real
+  gp = losses.gradient_penalty(critic, real, real, jax.random.key(1), weight=1.0)
+  assert float(gp) == pytest.approx((1.0 - 1.0) ** 2, abs=1e-6)  # ||(.5,.5,.5,.5)|| = 1
+
+
+def test_cycle_and_identity_l1():
+  a = jnp.array([[0.0, 1.0], [-1.0, 0.5]])
+  b = jnp.array([[0.5, 1.0], [1.0, -0.5]])
+  # |diff|: .5, 0, 2, 1 -> 3.5 / 4
+  assert float(losses.cycle_loss(a, b)) == pytest.approx(3.5 / 4)
+  assert float(losses.identity_loss(b, a)) == pytest.approx(3.5 / 4)
+
+
+def test_adversarial_lookup():
+  assert losses.adversarial("lsgan").g_loss is losses.lsgan_g_loss
+  with pytest.raises(ValueError, match="unknown gan_mode 'ls'"):
+    losses.adversarial("ls")
