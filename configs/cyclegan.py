@@ -48,6 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.lambda_identity = 0.5
   c.model.lambda_gp = 10.0  # only for gan_mode wgangp
   c.model.pool_size = 50
+  c.model.param_dtype = "float32"  # parameters, optimizer state and image pools
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.lr = 2e-4

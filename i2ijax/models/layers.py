@@ -55,18 +55,21 @@ class Norm(nn.Module):
   """
 
   kind: str = "instance"
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, use_running_average: bool = False):
     kind = check_norm(self.kind)
     if kind == "instance":
       return nn.InstanceNorm(
-          epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype)(x)
+          epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype,
+          param_dtype=self.param_dtype)(x)
     if kind == "batch":
       return nn.BatchNorm(
           use_running_average=use_running_average, momentum=0.9, epsilon=1e-5,
-          scale_init=batch_norm_scale_init(), dtype=self.dtype)(x)
+          scale_init=batch_norm_scale_init(), dtype=self.dtype,
+          param_dtype=self.param_dtype)(x)
     return x
 
 
@@ -93,7 +96,8 @@ class Conv(nn.Module):
   padding: int = 0
   pad_mode: str = "zero"
   use_bias: bool = True
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
@@ -107,7 +111,7 @@ class Conv(nn.Module):
     return nn.Conv(
         self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
         padding=pads, use_bias=self.use_bias, kernel_init=normal_init(),
-        dtype=self.dtype, name="conv")(x)
+        dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
 
 
 class ConvTranspose(nn.Module):
@@ -126,7 +130,8 @@ class ConvTranspose(nn.Module):
   padding: int = 1
   output_padding: int = 1
   use_bias: bool = True
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
@@ -135,7 +140,8 @@ class ConvTranspose(nn.Module):
     return nn.ConvTranspose(
         self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
         padding=((lo, hi), (lo, hi)), use_bias=self.use_bias, transpose_kernel=True,
-        kernel_init=normal_init(), dtype=self.dtype, name="conv")(x)
+        kernel_init=normal_init(), dtype=self.dtype, param_dtype=self.param_dtype,
+        name="conv")(x)
 
 
 def count_params(tree: Any) -> int:

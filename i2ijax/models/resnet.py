@@ -23,19 +23,20 @@ class ResnetBlock(nn.Module):
   norm: str = "instance"
   use_dropout: bool = False
   pad_mode: str = "reflect"
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
     bias = conv_bias_for(self.norm)
     y = Conv(self.features, 3, padding=1, pad_mode=self.pad_mode, use_bias=bias,
-             dtype=self.dtype)(x)
-    y = nn.relu(Norm(self.norm, dtype=self.dtype)(y, use_running_average=not train))
+             dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    y = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(y, use_running_average=not train))
     if self.use_dropout:
       y = nn.Dropout(0.5, deterministic=not train)(y)
     y = Conv(self.features, 3, padding=1, pad_mode=self.pad_mode, use_bias=bias,
-             dtype=self.dtype)(y)
-    y = Norm(self.norm, dtype=self.dtype)(y, use_running_average=not train)
+             dtype=self.dtype, param_dtype=self.param_dtype)(y)
+    y = Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(y, use_running_average=not train)
     return x + y
 
 
@@ -59,27 +60,29 @@ class ResnetGenerator(nn.Module):
   n_blocks: int = 9
   norm: str = "instance"
   use_dropout: bool = False
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
     """[N, H, W, C] in [-1, 1] -> [N, H, W, output_nc] in [-1, 1]."""
     bias = conv_bias_for(self.norm)
     ura = not train
-    x = Conv(self.ngf, 7, padding=3, pad_mode="reflect", use_bias=bias, dtype=self.dtype)(x)
-    x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
+    x = Conv(self.ngf, 7, padding=3, pad_mode="reflect", use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    x = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=ura))
     for i in range(2):
       x = Conv(self.ngf * 2 ** (i + 1), 3, stride=2, padding=1, use_bias=bias,
-               dtype=self.dtype)(x)
-      x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
+               dtype=self.dtype, param_dtype=self.param_dtype)(x)
+      x = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=ura))
     for _ in range(self.n_blocks):
-      x = ResnetBlock(self.ngf * 4, self.norm, self.use_dropout, dtype=self.dtype)(x, train=train)
+      x = ResnetBlock(self.ngf * 4, self.norm, self.use_dropout, dtype=self.dtype,
+                      param_dtype=self.param_dtype)(x, train=train)
     for i in range(2):
       x = ConvTranspose(self.ngf * 2 ** (1 - i), 3, stride=2, padding=1, output_padding=1,
-                        use_bias=bias, dtype=self.dtype)(x)
-      x = nn.relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=ura))
-    x = Conv(self.output_nc, 7, padding=3, pad_mode="reflect", use_bias=True, dtype=self.dtype)(x)
-    return jnp.tanh(x.astype(jnp.float32))
+                        use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+      x = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=ura))
+    x = Conv(self.output_nc, 7, padding=3, pad_mode="reflect", use_bias=True, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    return jnp.tanh(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
 
 
 class NLayerDiscriminator(nn.Module):
@@ -92,20 +95,21 @@ class NLayerDiscriminator(nn.Module):
   ndf: int = 64
   n_layers: int = 3
   norm: str = "instance"
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
     """[N, H, W, C] -> patch logits [N, H', W', 1]."""
     bias = conv_bias_for(self.norm)
-    x = leaky_relu(Conv(self.ndf, 4, stride=2, padding=1, dtype=self.dtype)(x))
+    x = leaky_relu(Conv(self.ndf, 4, stride=2, padding=1, dtype=self.dtype, param_dtype=self.param_dtype)(x))
     for n in range(1, self.n_layers + 1):
       stride = 2 if n < self.n_layers else 1
       x = Conv(self.ndf * min(2**n, 8), 4, stride=stride, padding=1, use_bias=bias,
-               dtype=self.dtype)(x)
-      x = leaky_relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=not train))
-    x = Conv(1, 4, stride=1, padding=1, dtype=self.dtype)(x)
-    return x.astype(jnp.float32)
+               dtype=self.dtype, param_dtype=self.param_dtype)(x)
+      x = leaky_relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=not train))
+    x = Conv(1, 4, stride=1, padding=1, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 class PixelDiscriminator(nn.Module):
@@ -113,17 +117,18 @@ class PixelDiscriminator(nn.Module):
 
   ndf: int = 64
   norm: str = "instance"
-  dtype: Dtype = jnp.float32
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
     """[N, H, W, C] -> per-pixel logits [N, H, W, 1]."""
     bias = conv_bias_for(self.norm)
-    x = leaky_relu(Conv(self.ndf, 1, dtype=self.dtype)(x))
-    x = Conv(self.ndf * 2, 1, use_bias=bias, dtype=self.dtype)(x)
-    x = leaky_relu(Norm(self.norm, dtype=self.dtype)(x, use_running_average=not train))
-    x = Conv(1, 1, use_bias=bias, dtype=self.dtype)(x)
-    return x.astype(jnp.float32)
+    x = leaky_relu(Conv(self.ndf, 1, dtype=self.dtype, param_dtype=self.param_dtype)(x))
+    x = Conv(self.ndf * 2, 1, use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    x = leaky_relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=not train))
+    x = Conv(1, 1, use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 GENERATORS = {
@@ -133,21 +138,24 @@ GENERATORS = {
 
 
 def make_generator(name: str, *, output_nc: int = 3, ngf: int = 64, norm: str = "instance",
-                   use_dropout: bool = False, dtype: Dtype = jnp.float32) -> nn.Module:
+                   use_dropout: bool = False, dtype: Dtype = None,
+                   param_dtype: Dtype = jnp.float32) -> nn.Module:
   """`define_G`: a generator by its official `--netG` name."""
   if name not in GENERATORS:
     raise ValueError(f"unknown generator {name!r}; valid names: {sorted(GENERATORS)}")
   return GENERATORS[name](output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-                          dtype=dtype)
+                          dtype=dtype, param_dtype=param_dtype)
 
 
 def make_discriminator(name: str, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
-                       dtype: Dtype = jnp.float32) -> nn.Module:
+                       dtype: Dtype = None, param_dtype: Dtype = jnp.float32) -> nn.Module:
   """`define_D`: 'basic' (70x70 PatchGAN), 'n_layers' (n_layers PatchGAN) or 'pixel'."""
   if name == "basic":
-    return NLayerDiscriminator(ndf=ndf, n_layers=3, norm=norm, dtype=dtype)
+    return NLayerDiscriminator(ndf=ndf, n_layers=3, norm=norm, dtype=dtype,
+                               param_dtype=param_dtype)
   if name == "n_layers":
-    return NLayerDiscriminator(ndf=ndf, n_layers=n_layers, norm=norm, dtype=dtype)
+    return NLayerDiscriminator(ndf=ndf, n_layers=n_layers, norm=norm, dtype=dtype,
+                               param_dtype=param_dtype)
   if name == "pixel":
-    return PixelDiscriminator(ndf=ndf, norm=norm, dtype=dtype)
+    return PixelDiscriminator(ndf=ndf, norm=norm, dtype=dtype, param_dtype=param_dtype)
   raise ValueError(f"unknown discriminator {name!r}; valid names: ['basic', 'n_layers', 'pixel']")

@@ -46,8 +46,9 @@ class CycleGANState:
 def build_models(config: ml_collections.ConfigDict) -> dict:
   """The four networks, by the official option names."""
   m = config.model
-  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout)
-  d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm)
+  dt = dict(param_dtype=jnp.dtype(m.get("param_dtype", "float32")))
+  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, **dt)
+  d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt)
   return {
       "G_A": make_generator(m.netG, output_nc=config.data.output_nc, **g),
       "G_B": make_generator(m.netG, output_nc=config.data.input_nc, **g),
@@ -74,12 +75,13 @@ def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   """A fresh state; `image_shapes` = {"A": (H, W, C_in), "B": (H, W, C_out)}."""
   models = build_models(config)
   g_opt, d_opt, _ = make_optimizers(config, dataset_size)
+  param_dtype = jnp.dtype(config.model.get("param_dtype", "float32"))
   params, stats = {}, {}
   keys = dict(zip(GENERATORS + DISCRIMINATORS, jax.random.split(key, 4)))
   # A generator reads its source domain; a discriminator reads its target domain.
   reads = {"G_A": "A", "G_B": "B", "D_A": "B", "D_B": "A"}
   for name, module in models.items():
-    x = jnp.zeros((1, *image_shapes[reads[name]]), jnp.float32)
+    x = jnp.zeros((1, *image_shapes[reads[name]]), param_dtype)
     params[name], stats[name] = init_module(module, keys[name], x)
     if name in DISCRIMINATORS:
       out = jax.eval_shape(lambda p, s, x: apply_module(module, p, s, x, train=False)[0],
@@ -94,7 +96,8 @@ def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   return CycleGANState(
       step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
       g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params),
-      pool_A=init_pool(size, image_shapes["A"]), pool_B=init_pool(size, image_shapes["B"]))
+      pool_A=init_pool(size, image_shapes["A"], param_dtype),
+      pool_B=init_pool(size, image_shapes["B"], param_dtype))
 
 
 def make_train_step(config, dataset_size: int):
