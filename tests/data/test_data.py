@@ -1,0 +1,157 @@
+"""Image reading, preprocessing, sources and the deterministic pipeline."""
+
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2ijax.data import images as image_io
+from i2ijax.data.embedded import day_night_domains
+from i2ijax.data.pipeline import Batches, UnalignedExamples, make_transform
+from i2ijax.data.sources import ArrayDomain, unaligned_domains
+from tests.conftest import load_config
+
+
+def _write(path, array, mode=None):
+  Image.fromarray(array, mode).save(path)
+
+
+def test_load_converts_gray_and_rgba_with_warning(tmp_path):
+  _write(tmp_path / "g.png", np.full((5, 7), 100, np.uint8), "L")
+  rgba = np.zeros((4, 6, 4), np.uint8)
+  rgba[..., 0] = 200
+  rgba[..., 3] = 255
+  rgba[0, 0, 3] = 0  # one transparent pixel
+  _write(tmp_path / "a.png", rgba, "RGBA")
+  with pytest.warns(UserWarning, match="g.png: converting L image to RGB"):
+    g = image_io.load_image(str(tmp_path / "g.png"))
+  assert g.shape == (5, 7, 3) and np.all(g == 100)
+  with pytest.warns(UserWarning, match="a.png: converting RGBA image to RGB"):
+    a = image_io.load_image(str(tmp_path / "a.png"))
+  assert a.shape == (4, 6, 3)
+  assert tuple(a[1, 1]) == (200, 0, 0) and tuple(a[0, 0]) == (255, 255, 255)
+
+
+def test_preprocess_resize_crop_flip_and_range():
+  image = np.random.default_rng(0).integers(0, 256, (50, 80, 3), dtype=np.uint8)
+  out = image_io.preprocess(image, np.random.default_rng(1), mode="resize_and_crop",
+                            load_size=40, crop_size=32, flip=True)
+  assert out.shape == (32, 32, 3) and out.dtype == np.float32
+  assert out.min() >= -1 and out.max() <= 1
+  # crop mode without resize, no flip: the output is a window of the input.
+  out = image_io.preprocess(image, np.random.default_rng(2), mode="crop", load_size=0,
+                            crop_size=16, flip=False)
+  u8 = image_io.to_uint8(out)
+  found = any(np.array_equal(image[y:y + 16, x:x + 16], u8)
+              for y in range(50 - 15) for x in range(80 - 15))
+  assert found
+  # Flip happens about half the time.
+  flips = 0
+  tiny = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+  for seed in range(200):
+    o = image_io.preprocess(tiny, np.random.default_rng(seed), mode="crop", load_size=0,
+                            crop_size=2, flip=True)
+    flips += bool(o[0, 0, 0] > o[0, 1, 0])
+  assert 70 < flips < 130
+  with pytest.raises(ValueError, match="smaller than crop_size 64"):
+    image_io.preprocess(image, np.random.default_rng(0), mode="crop", load_size=0,
+                        crop_size=64, flip=False)
+  with pytest.raises(ValueError, match="data.preprocess must be"):
+    image_io.preprocess(image, np.random.default_rng(0), mode="zoom", load_size=0,
+                        crop_size=8, flip=False)
+
+
+def test_none_preprocess_rounds_to_multiple_of_4():
+  image = np.zeros((30, 45, 3), np.uint8)
+  out = image_io.preprocess(image, np.random.default_rng(0), mode="none", load_size=0,
+                            crop_size=0, flip=False)
+  assert out.shape == (32, 44, 3)
+
+
+def _domains(n_a, n_b):
+  a = ArrayDomain("a", [np.full((8, 8, 3), i, np.uint8) for i in range(n_a)])
+  b = ArrayDomain("b", [np.full((8, 8, 3), 100 + i, np.uint8) for i in range(n_b)])
+  return a, b
+
+
+def _ids(example):
+  return int(round((example["A"][0, 0, 0] + 1) * 127.5)), int(round((example["B"][0, 0, 0] + 1) * 127.5))
+
+
+def test_unaligned_epochs_are_permutations_and_deterministic():
+  a, b = _domains(5, 3)
+  cfg = ml_collections.ConfigDict(dict(preprocess="crop", load_size=8, crop_size=8, flip=False))
+  ex = UnalignedExamples(a, b, seed=3, transform=make_transform(cfg))
+  assert ex.size == 5
+  epoch0 = [_ids(ex(g))[0] for g in range(5)]
+  epoch1 = [_ids(ex(g))[0] for g in range(5, 10)]
+  assert sorted(epoch0) == sorted(epoch1) == [0, 1, 2, 3, 4]
+  assert epoch0 != epoch1
+  assert all(100 <= _ids(ex(g))[1] < 103 for g in range(20))
+  again = UnalignedExamples(a, b, seed=3, transform=make_transform(cfg))
+  assert [_ids(again(g)) for g in range(10)] == [_ids(ex(g)) for g in range(10)]
+  other = UnalignedExamples(a, b, seed=4, transform=make_transform(cfg))
+  assert [_ids(other(g)) for g in range(10)] != [_ids(ex(g)) for g in range(10)]
+
+
+def test_process_slices_tile_the_global_batch():
+  a, b = _domains(7, 7)
+  cfg = ml_collections.ConfigDict(dict(preprocess="crop", load_size=8, crop_size=8, flip=True))
+  ex = UnalignedExamples(a, b, seed=0, transform=make_transform(cfg))
+  whole = Batches(ex, 4)(3)
+  parts = [Batches(ex, 4, process_index=i, process_count=2)(3) for i in range(2)]
+  for k in "AB":
+    np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), whole[k])
+  with pytest.raises(ValueError, match="batch_size 5 is not divisible by the number of processes 2"):
+    Batches(ex, 5, process_index=0, process_count=2)
+
+
+def test_prefetching_iterator_matches_direct_indexing():
+  a, b = _domains(6, 4)
+  cfg = ml_collections.ConfigDict(dict(preprocess="crop", load_size=8, crop_size=8, flip=True))
+  batches = Batches(UnalignedExamples(a, b, seed=1, transform=make_transform(cfg)), 2)
+  it = batches.iterate(5, prefetch=2)
+  for expected_step in range(5, 9):
+    step, batch = next(it)
+    assert step == expected_step
+    np.testing.assert_array_equal(batch["A"], batches(step)["A"])
+  it.close()
+
+
+def test_folder_source(tmp_path):
+  c = load_config("cyclegan")
+  c.data.path = str(tmp_path)
+  with pytest.raises(FileNotFoundError, match="has no trainA/ folder"):
+    unaligned_domains(c.data)
+  (tmp_path / "trainA").mkdir()
+  (tmp_path / "trainB").mkdir()
+  with pytest.raises(ValueError, match="no images .* found in .*trainA"):
+    unaligned_domains(c.data)
+  _write(tmp_path / "trainA" / "x.png", np.zeros((9, 9, 3), np.uint8))
+  (tmp_path / "trainA" / "notes.txt").write_text("ignored")
+  _write(tmp_path / "trainB" / "y.jpg", np.zeros((9, 9, 3), np.uint8))
+  _write(tmp_path / "trainB" / "z.png", np.zeros((9, 9, 3), np.uint8))
+  a, b = unaligned_domains(c.data)
+  assert (len(a), len(b)) == (1, 2) and a.load(0).shape == (9, 9, 3)
+  c.data.path = ""
+  with pytest.raises(ValueError, match="config.data.path is empty"):
+    unaligned_domains(c.data)
+
+
+def test_tfds_source_fails_fast_offline(tmp_path):
+  c = load_config("cyclegan", "horse2zebra")
+  c.data.tfds_data_dir = str(tmp_path)
+  with pytest.raises(FileNotFoundError, match="cycle_gan/horse2zebra.*is not prepared.*tfds build"):
+    unaligned_domains(c.data)
+
+
+def test_embedded_domains_are_disjoint_day_and_night():
+  a, b = day_night_domains(12, 40)
+  assert len(a) == len(b) == 12
+  day = np.stack(a.arrays).astype(float)
+  night = np.stack(b.arrays).astype(float)
+  assert day.shape == night.shape == (12, 40, 40, 3)
+  assert night.mean() < 0.6 * day.mean()  # darker
+  assert night[..., 2].mean() > night[..., 0].mean() + 10  # blue cast
+  test_a, _ = day_night_domains(4, 40, "test")
+  assert not any(np.array_equal(t, x) for t in test_a.arrays for x in a.arrays)

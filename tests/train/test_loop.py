@@ -1,0 +1,121 @@
+"""The train loop end to end: outputs in the workdir, resume == uninterrupted, translate."""
+
+import os
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2ijax import checkpoint
+from i2ijax.train import cyclegan
+from i2ijax.train.loop import train_and_evaluate
+from i2ijax.translate import load_state, translate_images
+from tests.conftest import tiny_cyclegan_config
+
+
+def _config(steps):
+  c = tiny_cyclegan_config(32)
+  c.num_train_steps = steps
+  c.log_every_steps = 2
+  c.sample_every_steps = 4
+  c.checkpoint_every_steps = 2
+  c.max_to_keep = 2
+  c.num_sample_images = 2
+  c.model.pool_size = 3  # fills within the first run, so resuming must restore its contents
+  return c
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  """An 8-step run, and a 4-step run resumed to 8 steps."""
+  base = tmp_path_factory.mktemp("loop")
+  straight, resumed = str(base / "straight"), str(base / "resumed")
+  train_and_evaluate(_config(8), straight)
+  train_and_evaluate(_config(4), resumed)
+  first_half = sorted(os.listdir(checkpoint.checkpoint_dir(resumed)))
+  metrics = train_and_evaluate(_config(8), resumed)
+  return {"straight": straight, "resumed": resumed, "first_half": first_half, "metrics": metrics}
+
+
+def _leaves(workdir):
+  _, state = load_state(workdir, _config(8))
+  return jax.tree_util.tree_leaves_with_path(state), state
+
+
+def test_workdir_has_checkpoints_events_samples_and_config(runs):
+  wd = runs["straight"]
+  steps = sorted(int(s) for s in os.listdir(checkpoint.checkpoint_dir(wd)))
+  assert steps == [6, 8]  # saved every 2 steps, max_to_keep 2, final save at 8
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(wd))
+  samples = sorted(os.listdir(os.path.join(wd, "samples")))
+  assert samples == ["step_00000004.png", "step_00000008.png"]
+  grid = np.asarray(Image.open(os.path.join(wd, "samples", samples[-1])))
+  # 2 rows (A->B->A, B->A->B) x 2 examples, 3 images of 32 px per line, 2 px borders.
+  assert grid.shape == (4 * 34 + 2, 3 * 34 + 2, 3)
+  assert os.path.exists(os.path.join(wd, "config.json"))
+  assert set(runs["metrics"]) >= {"G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "lr"}
+
+
+def test_resume_equals_uninterrupted(runs):
+  assert runs["first_half"] == ["2", "4"]
+  straight, s1 = _leaves(runs["straight"])
+  resumed, s2 = _leaves(runs["resumed"])
+  assert int(s1.step) == int(s2.step) == 8
+  assert int(s2.pool_A.count) == 3
+  assert len(straight) == len(resumed) > 100
+  for (path, a), (_, b) in zip(straight, resumed):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def test_rerun_after_the_end_trains_no_further(runs):
+  before = sorted(os.listdir(checkpoint.checkpoint_dir(runs["straight"])))
+  train_and_evaluate(_config(8), runs["straight"])
+  assert sorted(os.listdir(checkpoint.checkpoint_dir(runs["straight"]))) == before
+
+
+def test_translate_odd_sizes_gray_and_rgba(runs, tmp_path):
+  src = tmp_path / "in"
+  src.mkdir()
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (77, 123, 3), dtype=np.uint8)).save(src / "rgb.jpg")
+  Image.fromarray(rng.integers(0, 256, (41, 30), dtype=np.uint8), "L").save(src / "gray.png")
+  Image.fromarray(rng.integers(0, 256, (33, 65, 4), dtype=np.uint8), "RGBA").save(src / "rgba.png")
+  out = tmp_path / "out"
+  with pytest.warns(UserWarning) as record:
+    written = translate_images(runs["straight"], str(src), str(out), "AtoB")
+  messages = " ".join(str(w.message) for w in record)
+  assert "gray.png: converting L image to RGB" in messages
+  assert "rgba.png: converting RGBA image to RGB" in messages
+  sizes = {os.path.basename(p): Image.open(p).size for p in written}
+  assert sizes == {"rgb.png": (123, 77), "gray.png": (30, 41), "rgba.png": (65, 33)}
+  for p in written:
+    assert Image.open(p).mode == "RGB"
+  # The other direction and a single file work too.
+  one = translate_images(runs["straight"], str(src / "rgb.jpg"), str(tmp_path / "o2"), "BtoA")
+  assert Image.open(one[0]).size == (123, 77)
+
+
+def test_translate_output_is_the_generators(runs, tmp_path):
+  image = np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+  Image.fromarray(image).save(tmp_path / "x.png")
+  (path,) = translate_images(runs["straight"], str(tmp_path / "x.png"), str(tmp_path / "o"), "BtoA")
+  config = _config(8)
+  _, state = load_state(runs["straight"], config)
+  g_b = cyclegan.build_models(config)["G_B"]
+  y = g_b.apply({"params": state.params["G_B"]}, image[None].astype(np.float32) / 127.5 - 1)[0]
+  expected = np.clip(np.round((np.asarray(y) + 1) * 127.5), 0, 255)
+  got = np.asarray(Image.open(path), np.float64)
+  assert np.max(np.abs(got - expected)) <= 1  # equal up to a rounding step
+
+
+def test_translate_bad_inputs(runs, tmp_path):
+  with pytest.raises(ValueError, match="direction must be one of"):
+    translate_images(runs["straight"], str(tmp_path), str(tmp_path / "o"), "AtoC")
+  with pytest.raises(FileNotFoundError, match="config.json not found"):
+    translate_images(str(tmp_path), str(tmp_path), str(tmp_path / "o"))
+  bad = tmp_path / "bad"
+  bad.mkdir()
+  (bad / "broken.png").write_bytes(b"not an image")
+  with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+    translate_images(runs["straight"], str(bad), str(tmp_path / "o"))
