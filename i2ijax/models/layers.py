@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Dtype = Any
 NORMS = ("instance", "batch", "none")
@@ -114,14 +115,37 @@ class Conv(nn.Module):
         dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
 
 
+def _subpixel_taps(kernel: int, stride: int, padding: int):
+  """Static tap table of a transposed conv split into `stride` phases per axis.
+
+  PyTorch's ConvTranspose computes y[o] = sum_{o = s*i - p + t} x[i] w[t].
+  Writing o = s*m + r, phase r is a plain correlation of x with taps
+  w[r + p - s*d] at input offsets m + d. Returns (first offset d_min, length
+  L, table [L, s] of tap indices with -1 where a phase has no tap).
+  """
+  d_min = -((kernel - 1 - padding) // stride)
+  d_max = (stride - 1 + padding) // stride
+  length = d_max - d_min + 1
+  table = [[-1] * stride for _ in range(length)]
+  for q in range(length):
+    for r in range(stride):
+      t = r + padding - stride * (q + d_min)
+      if 0 <= t < kernel:
+        table[q][r] = t
+  return d_min, length, table
+
+
 class ConvTranspose(nn.Module):
   """PyTorch ConvTranspose2d(kernel, stride, padding, output_padding), NHWC.
 
   The output side is (H - 1) * stride - 2 * padding + kernel + output_padding.
-  This is the gradient of a strided conv: XLA's transposed conv with a
-  spatially flipped kernel (`transpose_kernel=True`) and the explicit
-  dilated-input padding (kernel - 1 - padding, kernel - 1 - padding +
-  output_padding). The kernel is stored [kh, kw, out, in].
+  Computed without inserting zeros: the kernel is split into stride x stride
+  phase kernels, applied as one ordinary convolution with stride^2 * features
+  outputs, and interleaved (depth to space). This is exactly the transposed
+  convolution (tests/models compare it with the official network) and keeps
+  both the forward and the backward pass free of dilated convolutions. The
+  kernel is stored [kh, kw, out, in] (PyTorch's [in, out, kh, kw] transposed),
+  under a submodule named "conv".
   """
 
   features: int
@@ -135,13 +159,49 @@ class ConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    lo = self.kernel - 1 - self.padding
-    hi = lo + self.output_padding
-    return nn.ConvTranspose(
-        self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-        padding=((lo, hi), (lo, hi)), use_bias=self.use_bias, transpose_kernel=True,
-        kernel_init=normal_init(), dtype=self.dtype, param_dtype=self.param_dtype,
-        name="conv")(x)
+    return _SubpixelConvTranspose(self.features, self.kernel, self.stride, self.padding,
+                                  self.output_padding, self.use_bias, self.dtype,
+                                  self.param_dtype, name="conv")(x)
+
+
+class _SubpixelConvTranspose(nn.Module):
+  features: int
+  kernel: int
+  stride: int
+  padding: int
+  output_padding: int
+  use_bias: bool
+  dtype: Dtype
+  param_dtype: Dtype
+
+  @nn.compact
+  def __call__(self, x):
+    k, s, p = self.kernel, self.stride, self.padding
+    c_in = x.shape[-1]
+    w = self.param("kernel", normal_init(), (k, k, self.features, c_in), self.param_dtype)
+    b = (self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+         if self.use_bias else None)
+    x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
+    d_min, length, table = _subpixel_taps(k, s, p)
+    taps = np.asarray(table)  # [L, s]
+    mask = jnp.asarray(taps >= 0, w.dtype)
+    idx = np.maximum(taps, 0)
+    # phase kernel [L(qy), s(ry), L(qx), s(rx), out, in]
+    wk = w[idx[:, :, None, None], idx[None, None, :, :]]
+    wk = wk * (mask[:, :, None, None] * mask[None, None, :, :])[..., None, None]
+    wk = wk.transpose(0, 2, 5, 1, 3, 4).reshape(length, length, c_in, s * s * self.features)
+    n, h, wd = x.shape[0], x.shape[1], x.shape[2]
+    out_h = (h - 1) * s - 2 * p + k + self.output_padding
+    out_w = (wd - 1) * s - 2 * p + k + self.output_padding
+    m_h, m_w = -(-out_h // s), -(-out_w // s)
+    pads = ((0, 0, 0), (-d_min, m_h + length - 1 - h + d_min, 0),
+            (-d_min, m_w + length - 1 - wd + d_min, 0), (0, 0, 0))
+    x = jax.lax.pad(x, jnp.zeros((), x.dtype), pads)
+    y = jax.lax.conv_general_dilated(x, wk, (1, 1), "VALID",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = y.reshape(n, m_h, m_w, s, s, self.features).transpose(0, 1, 3, 2, 4, 5)
+    y = y.reshape(n, m_h * s, m_w * s, self.features)[:, :out_h, :out_w]
+    return y + b if b is not None else y
 
 
 def count_params(tree: Any) -> int:
