@@ -147,6 +147,9 @@ def make_generator(name: str, *, output_nc: int = 3, ngf: int = 64, norm: str = 
                           dtype=dtype, param_dtype=param_dtype)
 
 
+DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")
+
+
 def make_discriminator(name: str, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
                        dtype: Dtype = None, param_dtype: Dtype = jnp.float32) -> nn.Module:
   """`define_D`: 'basic' (70x70 PatchGAN), 'n_layers' (n_layers PatchGAN) or 'pixel'."""
@@ -158,4 +161,4 @@ def make_discriminator(name: str, *, ndf: int = 64, n_layers: int = 3, norm: str
                                param_dtype=param_dtype)
   if name == "pixel":
     return PixelDiscriminator(ndf=ndf, norm=norm, dtype=dtype, param_dtype=param_dtype)
-  raise ValueError(f"unknown discriminator {name!r}; valid names: ['basic', 'n_layers', 'pixel']")
+  raise ValueError(f"unknown discriminator {name!r}; valid names: {list(DISCRIMINATOR_NAMES)}")

@@ -24,7 +24,9 @@ import ml_collections
 import optax
 
 from i2ijax import losses
-from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.models.layers import NORMS
+from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
+                                  make_discriminator, make_generator)
 from i2ijax.train.common import adam, apply_module, init_module, linear_decay_schedule
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
@@ -45,6 +47,7 @@ class CycleGANState:
 
 def build_models(config: ml_collections.ConfigDict) -> dict:
   """The four networks, by the official option names."""
+  validate_config(config)
   m = config.model
   dt = dict(param_dtype=jnp.dtype(m.get("param_dtype", "float32")))
   g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, **dt)
@@ -55,6 +58,21 @@ def build_models(config: ml_collections.ConfigDict) -> dict:
       "D_A": make_discriminator(m.netD, **d),
       "D_B": make_discriminator(m.netD, **d),
   }
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the config key of any value the model cannot use."""
+  m = config.model
+  choices = {"netG": sorted(GENERATOR_NAMES), "netD": sorted(DISCRIMINATOR_NAMES),
+             "norm": list(NORMS), "gan_mode": sorted(losses.ADVERSARIAL)}
+  for key, valid in choices.items():
+    if m[key] not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {valid}")
+  for key in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
+    if m[key] < 0:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
 
 
 def steps_per_epoch(config, dataset_size: int) -> float:

@@ -1,0 +1,37 @@
+"""The command line entry point, as the README runs it (shrunk to seconds)."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+TINY = ["--config.num_train_steps=2", "--config.model.ngf=4", "--config.model.ndf=4",
+        "--config.data.load_size=36", "--config.data.crop_size=32",
+        "--config.data.embedded_images=4", "--config.log_every_steps=1",
+        "--config.batch_size=2", "--config.num_sample_images=1"]
+
+
+def _main(*args):
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-m", "i2ijax.main", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_main_trains_and_writes_the_workdir(tmp_path):
+  wd = str(tmp_path / "wd")
+  proc = _main("--config=configs/cyclegan.py:quickstart", f"--workdir={wd}", *TINY)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "step 2/2" in proc.stderr and "steps/s" in proc.stderr and "ETA" in proc.stderr
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2"]
+  assert os.listdir(os.path.join(wd, "samples")) == ["step_00000002.png"]
+
+
+def test_main_rejects_bad_config_values_by_name(tmp_path):
+  proc = _main("--config=configs/cyclegan.py:quickstart", f"--workdir={tmp_path}",
+               *TINY, "--config.model.netG=resnet_99blocks")
+  assert proc.returncode != 0
+  assert "config.model.netG='resnet_99blocks' is not one of" in proc.stderr
+  proc = _main("--config=configs/cyclegan.py:quickstart", f"--workdir={tmp_path}",
+               *TINY, "--config.data.source=web")
+  assert proc.returncode != 0 and "config.data.source must be" in proc.stderr
