@@ -103,16 +103,21 @@ class Conv(nn.Module):
   @nn.compact
   def __call__(self, x):
     p = self.padding
-    if self.pad_mode == "reflect" and p:
-      x, pads = reflect_pad(x, p), "VALID"
-    elif self.pad_mode in ("zero", "reflect"):
-      pads = ((p, p), (p, p))
-    else:
+    if self.pad_mode not in ("zero", "reflect"):
       raise ValueError(f"pad_mode must be 'zero' or 'reflect', got {self.pad_mode!r}")
-    return nn.Conv(
+    reflect = self.pad_mode == "reflect" and p > 0
+    # XLA:CPU runs convolutions whose padding keeps the size ("SAME"-like)
+    # several times faster than unpadded ones, so on the CPU a reflect-padded
+    # conv pads p more zeros and crops the border back (same result).
+    crop = reflect and self.stride == 1 and jax.default_backend() == "cpu"
+    if reflect:
+      x = reflect_pad(x, p)
+    pads = ((p, p), (p, p)) if (crop or not reflect) else "VALID"
+    y = nn.Conv(
         self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
         padding=pads, use_bias=self.use_bias, kernel_init=normal_init(),
         dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
+    return y[:, p:-p, p:-p] if crop else y
 
 
 def _subpixel_taps(kernel: int, stride: int, padding: int):
@@ -194,10 +199,13 @@ class _SubpixelConvTranspose(nn.Module):
     out_h = (h - 1) * s - 2 * p + k + self.output_padding
     out_w = (wd - 1) * s - 2 * p + k + self.output_padding
     m_h, m_w = -(-out_h // s), -(-out_w // s)
-    pads = ((0, 0, 0), (-d_min, m_h + length - 1 - h + d_min, 0),
-            (-d_min, m_w + length - 1 - wd + d_min, 0), (0, 0, 0))
-    x = jax.lax.pad(x, jnp.zeros((), x.dtype), pads)
-    y = jax.lax.conv_general_dilated(x, wk, (1, 1), "VALID",
+    pads = [(-d_min, m_h + length - 1 - h + d_min), (-d_min, m_w + length - 1 - wd + d_min)]
+    if min(min(pp) for pp in pads) < 0:  # crop first (unusual padding > kernel - 1)
+      x = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                      [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in pads] + [(0, 0, 0)])
+      pads = [(0, 0), (0, 0)]
+    # Padding inside the conv keeps XLA:CPU on its fast path (the output has the input's size).
+    y = jax.lax.conv_general_dilated(x, wk, (1, 1), pads,
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
     y = y.reshape(n, m_h, m_w, s, s, self.features).transpose(0, 1, 3, 2, 4, 5)
     y = y.reshape(n, m_h * s, m_w * s, self.features)[:, :out_h, :out_w]
