@@ -7,7 +7,10 @@ directly into the shardings of an abstract target.
 """
 
 import os
+import shutil
+import time
 
+from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
@@ -38,6 +41,36 @@ def restore(manager: ocp.CheckpointManager, abstract_state, step: int | None = N
   if step is None:
     return None
   return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, workdir: str):
+  """Restores the newest checkpoint that reads back; None when there is none.
+
+  A checkpoint that fails to restore (corrupt or half-written files) is
+  reported and moved, untouched, to `workdir/corrupt_checkpoints/`, and the
+  next older one is tried. If checkpoints exist but none can be read this
+  raises instead of silently starting over.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  failures = []
+  for step in steps:
+    try:
+      return restore(manager, abstract_state, step)
+    except Exception as e:  # orbax/tensorstore raise many types for damaged files
+      failures.append(f"step {step}: {type(e).__name__}: {str(e)[:300]}")
+      logging.error("Checkpoint step %d in %s cannot be restored (%s: %s); trying an older one",
+                    step, checkpoint_dir(workdir), type(e).__name__, str(e)[:300])
+      if jax.process_index() == 0:
+        quarantine = os.path.join(os.path.abspath(workdir), "corrupt_checkpoints")
+        os.makedirs(quarantine, exist_ok=True)
+        target = os.path.join(quarantine, f"{step}-{int(time.time())}")
+        shutil.move(os.path.join(checkpoint_dir(workdir), str(step)), target)
+        logging.error("Moved the unreadable checkpoint to %s", target)
+      manager.reload()
+  if failures:
+    raise RuntimeError(f"no checkpoint in {checkpoint_dir(workdir)} can be restored:\n  "
+                       + "\n  ".join(failures))
+  return None
 
 
 def abstract_like(tree, sharding):

@@ -46,10 +46,23 @@ class UnalignedExamples:
 
 def make_transform(data_config) -> Callable:
   """The training preprocessing of `data_config` as `(uint8 image, rng) -> float32`."""
+  validate_data_config(data_config)
   def transform(image, rng):
     return preprocess(image, rng, mode=data_config.preprocess, load_size=data_config.load_size,
                       crop_size=data_config.crop_size, flip=data_config.flip)
   return transform
+
+
+def validate_data_config(d) -> None:
+  """Raises ValueError naming the `config.data` key of an impossible value."""
+  if d.preprocess not in ("resize_and_crop", "crop", "none"):
+    raise ValueError(f"config.data.preprocess={d.preprocess!r} is not one of "
+                     "['resize_and_crop', 'crop', 'none']")
+  if d.preprocess != "none" and d.crop_size < 1:
+    raise ValueError(f"config.data.crop_size={d.crop_size} must be positive")
+  if d.preprocess == "resize_and_crop" and d.crop_size > d.load_size:
+    raise ValueError(f"config.data.crop_size={d.crop_size} is larger than "
+                     f"config.data.load_size={d.load_size}")
 
 
 class Batches:

@@ -24,6 +24,7 @@ import ml_collections
 import optax
 
 from i2ijax import losses
+from i2ijax.data.pipeline import validate_data_config
 from i2ijax.models.layers import NORMS
 from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
                                   make_discriminator, make_generator)
@@ -73,6 +74,11 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
   if config.batch_size < 1:
     raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  d = config.data
+  validate_data_config(d)
+  if d.preprocess != "none" and d.crop_size % 4:
+    raise ValueError(f"config.data.crop_size={d.crop_size} must be a multiple of 4 "
+                     "(the ResNet generator downsamples twice by 2)")
 
 
 def steps_per_epoch(config, dataset_size: int) -> float:
@@ -227,7 +233,10 @@ def make_train_step(config, dataset_size: int):
         step=state.step + 1, params={**g_params, **d_params}, batch_stats=stats,
         g_opt_state=g_opt_state, d_opt_state=d_opt_state, pool_A=pool_a, pool_B=pool_b)
     metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
-               "lr": sched(state.step)}
+               "G_grad_norm": optax.global_norm(g_grads),
+               "D_grad_norm": optax.global_norm(d_grads),
+               "G_param_norm": optax.global_norm(g_params),
+               "D_param_norm": optax.global_norm(d_params), "lr": sched(state.step)}
     return new_state, metrics
 
   return train_step

@@ -1,6 +1,7 @@
 """The train loop every model plugs its step into.
 
 A model module (see `MODELS`) provides
+  validate_config(config): raises ValueError naming the key of a bad value
   make_examples(config, split) -> (example fn, dataset size, image shapes)
   create_state(config, key, image_shapes, dataset_size) -> state
   make_train_step(config, dataset_size) -> (state, batch, rng) -> (state, metrics)
@@ -15,11 +16,12 @@ import importlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
@@ -107,6 +109,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   from clu import metric_writers, periodic_actions
 
   model = model_module(config.model_name)
+  model.validate_config(config)  # before any data is read or anything compiled
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh()
   n_dev = mesh.devices.size
@@ -126,7 +129,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   manager = checkpoint.make_manager(workdir, config.max_to_keep)
   abstract = checkpoint.abstract_like(jax.eval_shape(init, init_key), shardings.replicated)
-  state = checkpoint.restore(manager, abstract)
+  state = checkpoint.restore_newest_good(manager, abstract, workdir)
   if state is None:
     state = init(init_key)
     start = 0
@@ -143,43 +146,123 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   logging.info("Training %s for %d steps (%d examples per epoch, batch %d, %d devices)",
                config.model_name, num_steps, dataset_size, config.batch_size, n_dev)
-  pending, last, t_last, step_last = [], {}, time.time(), start
-  step = start
-  for step, local in batches.iterate(start, config.data.prefetch):
-    if step >= num_steps:
-      break
-    state, metrics = train_step(state, shardings.global_batch(local), rng)
-    pending.append(metrics)
-    done = step + 1
-    report(done)
-    if done % config.log_every_steps == 0 or done == num_steps:
-      summed = jax.device_get(jax.tree_util.tree_map(lambda *x: jnp.mean(jnp.stack(x)), *pending))
-      last = {k: float(v) for k, v in summed.items()}
-      pending = []
-      now = time.time()
-      rate = (done - step_last) / max(now - t_last, 1e-9)
-      t_last, step_last = now, done
-      writer.write_scalars(done, {**{f"train/{k}": v for k, v in last.items()},
-                                  "train/steps_per_sec": rate})
-      eta = (num_steps - done) / max(rate, 1e-9)
-      logging.info("step %d/%d  %s  %.2f steps/s  ETA %s", done, num_steps,
-                   "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())), rate,
-                   time.strftime("%H:%M:%S", time.gmtime(eta)))
-    if done % config.sample_every_steps == 0 or done == num_steps:
-      grid = sample_grid(jax.device_get(sample(state, fixed, rng)), model.SAMPLE_ROWS)
-      writer.write_images(done, {"samples": grid[None]})
-      if jax.process_index() == 0:
-        save_image(grid, os.path.join(sample_dir, f"step_{done:08d}.png"))
-    if done % config.checkpoint_every_steps == 0 and done != num_steps:
-      checkpoint.save(manager, done, state)
-  final = int(jax.device_get(state.step))
-  if manager.latest_step() != final:
-    checkpoint.save(manager, final, state)
-  manager.wait_until_finished()
-  manager.close()
-  writer.flush()
-  writer.close()
+  monitor = FiniteMonitor(lambda: manager.latest_step(), checkpoint.checkpoint_dir(workdir))
+  last, t_last, step_last = {}, time.time(), start
+  stop = StopSignal()
+  try:
+    with stop:
+      for step, local in batches.iterate(start, config.data.prefetch):
+        if step >= num_steps:
+          break
+        state, metrics = train_step(state, shardings.global_batch(local), rng)
+        done = step + 1
+        monitor.add(done, metrics)
+        report(done)
+        if done % config.log_every_steps == 0 or done == num_steps:
+          last = monitor.mean_and_clear()
+          now = time.time()
+          rate = (done - step_last) / max(now - t_last, 1e-9)
+          t_last, step_last = now, done
+          writer.write_scalars(done, {**{f"train/{k}": v for k, v in last.items()},
+                                      "train/steps_per_sec": rate})
+          eta = (num_steps - done) / max(rate, 1e-9)
+          logging.info("step %d/%d  %s  %.2f steps/s  ETA %s", done, num_steps,
+                       "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())), rate,
+                       time.strftime("%H:%M:%S", time.gmtime(eta)))
+        if done % config.sample_every_steps == 0 or done == num_steps:
+          grid = sample_grid(jax.device_get(sample(state, fixed, rng)), model.SAMPLE_ROWS)
+          writer.write_images(done, {"samples": grid[None]})
+          if jax.process_index() == 0:
+            save_image(grid, os.path.join(sample_dir, f"step_{done:08d}.png"))
+        if stop.requested:
+          break
+        if done % config.checkpoint_every_steps == 0 and done != num_steps:
+          monitor.check()  # never save a state that came from a non-finite step
+          checkpoint.save(manager, done, state)
+    monitor.check()
+    final = int(jax.device_get(state.step))
+    if manager.latest_step() != final:
+      checkpoint.save(manager, final, state)
+    if stop.requested:
+      logging.warning("Stopped by %s after step %d; checkpoint saved in %s. Run the same "
+                      "command again to resume.", stop.requested, final,
+                      checkpoint.checkpoint_dir(workdir))
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    writer.flush()
+    writer.close()
   return last
+
+
+class FiniteMonitor:
+  """Collects per-step metrics and stops the run at the first non-finite one.
+
+  Checking is deferred to log and checkpoint time, so the device is not
+  synchronised every step; a checkpoint is only written after every step
+  before it was checked, so the newest checkpoint is always a finite state.
+  """
+
+  def __init__(self, latest_checkpoint, checkpoint_dir: str):
+    self.latest_checkpoint = latest_checkpoint
+    self.checkpoint_dir = checkpoint_dir
+    self.pending = []  # (step, device metrics) not yet checked
+    self.checked = []  # host metrics since the last mean
+
+  def add(self, step: int, metrics) -> None:
+    self.pending.append((step, metrics))
+
+  def check(self) -> None:
+    host = jax.device_get([m for _, m in self.pending])
+    for (step, _), m in zip(self.pending, host):
+      bad = {k: float(v) for k, v in m.items() if not np.all(np.isfinite(v))}
+      if bad:
+        terms = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        raise FloatingPointError(
+            f"non-finite value at step {step}: {terms}. Training stopped; the newest "
+            f"checkpoint (step {self.latest_checkpoint()}) in {self.checkpoint_dir} holds the "
+            "last good state.")
+    self.checked += host
+    self.pending = []
+
+  def mean_and_clear(self) -> dict:
+    self.check()
+    out = {k: float(np.mean([m[k] for m in self.checked])) for k in self.checked[0]}
+    self.checked = []
+    return out
+
+
+class StopSignal:
+  """SIGTERM/SIGINT request a clean stop: finish the step, checkpoint, exit 0.
+
+  A second SIGINT (Ctrl-C twice) interrupts at once. Handlers are installed
+  only in the main thread and restored on exit.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.requested = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    name = signal.Signals(signum).name
+    if self.requested and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.requested = name
+    logging.warning("Received %s: stopping after this step and saving a checkpoint", name)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    self._previous = {}
+    return False
 
 
 def shardings_put(batch: dict, shardings: StateShardings) -> dict:
