@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from i2ijax.models.layers import Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu
+from i2ijax.models.unet import UnetGenerator
 
 Dtype = Any
 
@@ -134,6 +135,8 @@ class PixelDiscriminator(nn.Module):
 GENERATORS = {
     "resnet_9blocks": lambda **kw: ResnetGenerator(n_blocks=9, **kw),
     "resnet_6blocks": lambda **kw: ResnetGenerator(n_blocks=6, **kw),
+    "unet_128": lambda **kw: UnetGenerator(num_downs=7, **kw),
+    "unet_256": lambda **kw: UnetGenerator(num_downs=8, **kw),
 }
 
 

@@ -1,0 +1,73 @@
+"""U-Net generator of pix2pix (Isola et al. 2017), as the official `UnetGenerator`.
+
+Mirrors `UnetGenerator` / `UnetSkipConnectionBlock` of
+junyanz/pytorch-CycleGAN-and-pix2pix `models/networks.py`, unrolled: level i
+(0 = outermost) maps outer_i channels to inner_i with a 4x4 stride-2 conv and
+back with a 4x4 stride-2 transposed conv, and every level but the outermost
+returns concat([its input, its output]) (the skip connection).
+- outermost: conv -> [inner levels] -> ReLU, convT (always with bias) -> tanh;
+- innermost: LeakyReLU(0.2), conv -> ReLU, convT, norm (no norm after its conv);
+- others: LeakyReLU(0.2), conv, norm -> [inner levels] -> ReLU, convT, norm,
+  then dropout 0.5 in the num_downs - 5 levels just outside the innermost.
+Channels: (outer, inner) = (out_nc, ngf), (ngf, 2ngf), (2ngf, 4ngf),
+(4ngf, 8ngf), then (8ngf, 8ngf) down to the innermost. Convs before a norm
+have a bias only for instance norm (the official rule, which also covers the
+outermost conv). num_downs 8 takes
+256x256 inputs down to 1x1 (`unet_256`); num_downs 7 is `unet_128`.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from i2ijax.models.layers import Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu
+
+Dtype = Any
+
+
+def unet_channels(output_nc: int, ngf: int, num_downs: int) -> list[tuple[int, int]]:
+  """(outer, inner) channels of each level, outermost first."""
+  if num_downs < 5:
+    raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+  levels = [(output_nc, ngf), (ngf, 2 * ngf), (2 * ngf, 4 * ngf), (4 * ngf, 8 * ngf)]
+  return levels + [(8 * ngf, 8 * ngf)] * (num_downs - 4)
+
+
+class UnetGenerator(nn.Module):
+  """[N, H, W, input_nc] in [-1, 1] -> [N, H, W, output_nc] in [-1, 1]; H, W multiples of 2^num_downs."""
+
+  output_nc: int = 3
+  num_downs: int = 8
+  ngf: int = 64
+  norm: str = "batch"
+  use_dropout: bool = False
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = True):
+    levels = unet_channels(self.output_nc, self.ngf, self.num_downs)
+    last = len(levels) - 1
+    bias = conv_bias_for(self.norm)
+    kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    norm = lambda h: Norm(self.norm, **kw)(h, use_running_average=not train)
+    skips = []
+    for i, (_, inner) in enumerate(levels):  # encoder
+      skips.append(x)
+      if i > 0:
+        x = leaky_relu(x)
+      x = Conv(inner, 4, stride=2, padding=1, use_bias=bias, **kw)(x)
+      if 0 < i < last:
+        x = norm(x)
+    for i in range(last, -1, -1):  # decoder, innermost first
+      outer = levels[i][0]
+      x = nn.relu(x)
+      x = ConvTranspose(outer, 4, stride=2, padding=1, output_padding=0,
+                        use_bias=bias if i > 0 else True, **kw)(x)
+      if i == 0:
+        return jnp.tanh(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
+      x = norm(x)
+      if self.use_dropout and last - (self.num_downs - 5) <= i < last:
+        x = nn.Dropout(0.5, deterministic=not train)(x)
+      x = jnp.concatenate([skips[i], x], axis=-1)
