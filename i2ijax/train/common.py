@@ -24,6 +24,25 @@ def apply_module(module, params, stats, x, *, train: bool, key=None):
   return module.apply(variables, x, train=train, rngs=rngs), stats
 
 
+def apply_many(module, params, stats, xs, key, *, fuse: bool, dropout: bool, train: bool = True):
+  """Applies `module` to each array of `xs`; returns (outputs, updated stats).
+
+  With `fuse` (per-sample norms: instance or none) the calls are batched into
+  one; otherwise (batch norm) they run one after another in order, each
+  updating the running statistics, as separate PyTorch calls do. `dropout`
+  gives each call its own dropout key.
+  """
+  keys = list(jax.random.split(key, len(xs))) if dropout else [None] * len(xs)
+  if fuse and len(xs) > 1:
+    y, stats = apply_module(module, params, stats, jnp.concatenate(xs), train=train, key=keys[0])
+    return jnp.split(y, len(xs)), stats
+  ys = []
+  for x, k in zip(xs, keys):
+    y, stats = apply_module(module, params, stats, x, train=train, key=k)
+    ys.append(y)
+  return ys, stats
+
+
 def init_module(module, key, x):
   """(params, batch_stats) of `module` initialised on an input like `x`."""
   variables = module.init({"params": key, "dropout": key}, x, train=True)

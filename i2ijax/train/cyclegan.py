@@ -28,7 +28,8 @@ from i2ijax.data.pipeline import validate_data_config
 from i2ijax.models.layers import NORMS
 from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
                                   make_discriminator, make_generator)
-from i2ijax.train.common import adam, apply_module, init_module, linear_decay_schedule
+from i2ijax.train.common import (adam, apply_many, apply_module, init_module,
+                                 linear_decay_schedule)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -142,17 +143,9 @@ def make_train_step(config, dataset_size: int):
 
   def run(name, params, stats, xs, key, train=True):
     """Applies network `name` to each array of `xs`; returns (outputs, stats)."""
-    keys = jax.random.split(key, len(xs)) if m.use_dropout else [None] * len(xs)
-    if fuse and len(xs) > 1:
-      y, s = apply_module(models[name], params[name], stats[name], jnp.concatenate(xs),
-                          train=train, key=keys[0])
-      return jnp.split(y, len(xs)), {**stats, name: s}
-    ys = []
-    for x, k in zip(xs, keys):
-      y, s = apply_module(models[name], params[name], stats[name], x, train=train, key=k)
-      stats = {**stats, name: s}
-      ys.append(y)
-    return ys, stats
+    ys, s = apply_many(models[name], params[name], stats[name], xs, key, fuse=fuse,
+                       dropout=m.use_dropout, train=train)
+    return ys, {**stats, name: s}
 
   def forward(params, stats, real_a, real_b, key):
     """Step 1: all generator outputs."""
