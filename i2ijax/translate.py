@@ -5,7 +5,8 @@ python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) at its own
 size: the networks are fully convolutional, so each image is reflect-padded to
-a multiple of 4 and cropped back. Grayscale or RGBA inputs are converted to the
+the multiple its generator needs (4 for ResNets, 2^num_downs for U-Nets) and
+cropped back. Grayscale or RGBA inputs are converted to the
 model's channels with a warning. Outputs are PNGs named after the inputs.
 """
 
@@ -22,8 +23,6 @@ from i2ijax import checkpoint
 from i2ijax.data import images as image_io
 from i2ijax.train.common import apply_module
 from i2ijax.train.loop import model_module
-
-DIRECTIONS = {"AtoB": ("G_A", "input_nc"), "BtoA": ("G_B", "output_nc")}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -52,7 +51,10 @@ def load_state(workdir: str, config, step: int | None = None):
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
-  """Reflect-pads [H, W, C] at the bottom/right so both sides are multiples of `multiple`."""
+  """Pads [H, W, C] at the bottom/right so both sides are multiples of `multiple`.
+
+  Reflect padding where the image is large enough, edge padding otherwise.
+  """
   h, w = x.shape[:2]
   ph, pw = (-h) % multiple, (-w) % multiple
   mode = "reflect" if ph < h and pw < w else "edge"
@@ -62,11 +64,14 @@ def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
 def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
                      step: int | None = None) -> list[str]:
   """Translates the image file or folder `inputs` into `output`; returns the written paths."""
-  if direction not in DIRECTIONS:
-    raise ValueError(f"direction must be one of {sorted(DIRECTIONS)}, got {direction!r}")
   config = load_config(workdir)
+  model = model_module(config.model_name)
+  if direction not in model.TRANSLATORS:
+    raise ValueError(f"direction must be one of {sorted(model.TRANSLATORS)} for "
+                     f"{config.model_name}, got {direction!r}")
   model, state = load_state(workdir, config, step)
-  net_name, channels_key = DIRECTIONS[direction]
+  net_name, channels_key = model.TRANSLATORS[direction]
+  multiple = model.input_multiple(config)
   channels = config.data[channels_key]
   net = model.build_models(config)[net_name]
   params, stats = state.params[net_name], state.batch_stats[net_name]
@@ -80,7 +85,7 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
   for path in paths:
     image = image_io.load_image(path, channels)
     h, w = image.shape[:2]
-    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0)
+    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
     y = np.asarray(forward(jnp.asarray(x[None])))[0, :h, :w]
     name = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
                             else os.path.basename(path))[0] + ".png"
@@ -94,7 +99,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Folder for the translated PNGs.")
-flags.DEFINE_enum("direction", "AtoB", sorted(DIRECTIONS), "AtoB uses G_A, BtoA uses G_B.")
+flags.DEFINE_string("direction", "AtoB", "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
 flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
 
 

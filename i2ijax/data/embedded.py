@@ -1,7 +1,10 @@
-"""The embedded default dataset: day photos (A) <-> the same kind of scene at night (B).
+"""The embedded datasets, built from photographs that scikit-image ships (no network).
 
-Built from the natural photographs that scikit-image ships (no network): A is
-crops of one set of photos, B is crops of a disjoint set re-graded as night
+Unpaired: day photos (A) <-> the same kind of scene at night (B).
+Paired: colorization, grayscale crop (A) -> the color crop (B), with photos
+held out for the test split.
+
+For the unpaired set, A is crops of one set of photos and B is crops of a disjoint set re-graded as night
 (darkened with a gamma curve, cooled to blue, desaturated, with a vignette).
 The two domains share no image, so the task is unpaired, and a working
 CycleGAN visibly turns day crops into dark blue night and back.
@@ -56,3 +59,17 @@ def day_night_domains(n: int, size: int, split: str = "train"):
   day = _crops([_photo(p) for p in DAY_PHOTOS], n, size, rng)
   night = [night_grade(c) for c in _crops([_photo(p) for p in NIGHT_PHOTOS], n, size, rng)]
   return (ArrayDomain(f"embedded-day:{split}", day), ArrayDomain(f"embedded-night:{split}", night))
+
+
+# Paired colorization: training photos and held-out test photos.
+COLOR_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "stereo_motorcycle")
+COLOR_TEST_PHOTOS = ("rocket", "immunohistochemistry")
+
+
+def colorization_pairs(n: int, size: int, split: str = "train"):
+  """(A: n grayscale crops as 3 equal channels, B: the same crops in color), uint8."""
+  photos = COLOR_TRAIN_PHOTOS if split == "train" else COLOR_TEST_PHOTOS
+  rng = np.random.default_rng({"train": 10, "test": 11}.get(split, 12))
+  color = _crops([_photo(p) for p in photos], n, size, rng)
+  gray = [np.repeat(np.asarray(Image.fromarray(c).convert("L"))[..., None], 3, -1) for c in color]
+  return (ArrayDomain(f"embedded-gray:{split}", gray), ArrayDomain(f"embedded-color:{split}", color))

@@ -44,6 +44,32 @@ class UnalignedExamples:
     return {"A": self.transform(self.a.load(ia), rng), "B": self.transform(self.b.load(ib), rng)}
 
 
+class PairedExamples:
+  """The official `aligned` dataset: A[i] and B[i] are one pair.
+
+  Each epoch visits a fresh permutation of the pairs; both images of a pair
+  get the same random crop and flip (one generator state replayed for each).
+  """
+
+  def __init__(self, domain_a, domain_b, *, seed: int, transform: Callable):
+    if len(domain_a) != len(domain_b):
+      raise ValueError(f"paired domains differ in size: {domain_a.name} has {len(domain_a)}, "
+                       f"{domain_b.name} has {len(domain_b)}")
+    self.a, self.b = domain_a, domain_b
+    self.seed = seed
+    self.transform = transform
+    self.size = len(domain_a)
+    self._perm_cache = (None, None)
+
+  def __call__(self, g: int) -> dict:
+    epoch, pos = divmod(g, self.size)
+    if self._perm_cache[0] != epoch:
+      self._perm_cache = (epoch, np.random.default_rng([self.seed, epoch, 1]).permutation(self.size))
+    i = int(self._perm_cache[1][pos])
+    rng = lambda: np.random.default_rng([self.seed, g, 2])
+    return {"A": self.transform(self.a.load(i), rng()), "B": self.transform(self.b.load(i), rng())}
+
+
 def make_transform(data_config) -> Callable:
   """The training preprocessing of `data_config` as `(uint8 image, rng) -> float32`."""
   validate_data_config(data_config)

@@ -52,6 +52,47 @@ class ArrayDomain:
     return self.arrays[i]
 
 
+class AlignedHalfDomain:
+  """One half of the official aligned layout: each file holds A | B side by side."""
+
+  def __init__(self, directory: str, half: int, channels: int = 3):
+    self.name = f"{directory}[{'AB'[half]}]"
+    self.paths = image_io.list_images(directory)
+    self.half = half
+    self.channels = channels
+    if not self.paths:
+      raise ValueError(f"no images ({', '.join(image_io.IMAGE_EXTENSIONS)}) found in {directory}")
+
+  def __len__(self):
+    return len(self.paths)
+
+  def load(self, i):
+    image = image_io.load_image(self.paths[i], self.channels)
+    w = image.shape[1] // 2
+    return image[:, :w] if self.half == 0 else image[:, w:2 * w]
+
+
+def aligned_domains(data_config, split: str = "train"):
+  """(A, B) index-aligned: `path/{split}/` (A|B files) or the embedded colorization pairs."""
+  channels = (data_config.input_nc, data_config.output_nc)
+  if data_config.source == "folder":
+    path = data_config.path
+    if not path:
+      raise ValueError("config.data.path is empty: set --config.data.path to a directory with "
+                       f"{split}/ holding A|B side-by-side images (or use data.source=embedded)")
+    directory = os.path.join(path, split)
+    if not os.path.isdir(directory):
+      raise FileNotFoundError(f"config.data.path={path!r} has no {split}/ folder "
+                              "(the aligned layout: train/ val/ test/ with A|B images)")
+    return AlignedHalfDomain(directory, 0, channels[0]), AlignedHalfDomain(directory, 1, channels[1])
+  if data_config.source == "embedded":
+    from i2ijax.data.embedded import colorization_pairs
+    n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 8)
+    return colorization_pairs(n, data_config.load_size, split)
+  raise ValueError(f"config.data.source must be folder or embedded for paired data, "
+                   f"got {data_config.source!r}")
+
+
 def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3)):
   """The official unaligned layout: `path/{split}A`, `path/{split}B`."""
   if not path:

@@ -33,6 +33,7 @@ from i2ijax.train.common import (adam, apply_many, apply_module, init_module,
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
+TRANSLATORS = {"AtoB": ("G_A", "input_nc"), "BtoA": ("G_B", "output_nc")}
 DISCRIMINATORS = ("D_A", "D_B")
 
 
@@ -60,6 +61,12 @@ def build_models(config: ml_collections.ConfigDict) -> dict:
       "D_A": make_discriminator(m.netD, **d),
       "D_B": make_discriminator(m.netD, **d),
   }
+
+
+def input_multiple(config) -> int:
+  """Image sides the ResNet generator accepts are multiples of this."""
+  del config
+  return 4
 
 
 def validate_config(config) -> None:

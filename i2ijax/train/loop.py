@@ -7,6 +7,8 @@ A model module (see `MODELS`) provides
   make_train_step(config, dataset_size) -> (state, batch, rng) -> (state, metrics)
   make_sample_fn(config) -> (state, batch, rng) -> {name: images}
   SAMPLE_ROWS: the names shown on each row of a sample grid.
+  TRANSLATORS: {direction: (network name, config.data key of its input channels)}.
+  input_multiple(config): image sides the generators accept are multiples of it.
 The loop builds a `Mesh` over all devices with one 'data' axis, creates the
 state replicated on it, shards each global batch along 'data', resumes from
 the newest checkpoint in the workdir, and logs, samples and checkpoints.
@@ -29,7 +31,7 @@ from i2ijax import checkpoint
 from i2ijax.data.images import make_grid, save_image, to_uint8
 from i2ijax.data.pipeline import Batches
 
-MODELS = {"cyclegan": "i2ijax.train.cyclegan"}
+MODELS = {"cyclegan": "i2ijax.train.cyclegan", "pix2pix": "i2ijax.train.pix2pix"}
 
 
 def model_module(name: str):

@@ -1,0 +1,180 @@
+"""pix2pix (Isola et al. 2017): state, one pure train step, sampling.
+
+Follows `models/pix2pix_model.py` of junyanz/pytorch-CycleGAN-and-pix2pix.
+G: A -> B (U-Net by default), D judges concat(A, B) pairs (conditional
+PatchGAN). Per step, with one generator forward fake_B = G(A) (train mode:
+dropout on, batch norm with batch statistics, running averages updated):
+1. discriminator update first, on
+   L_D = 0.5 (GAN_real(D(A, B)) + GAN_fake(D(A, fake_B)))   (fake_B detached);
+2. generator update on
+   L_G = GAN(D'(A, fake_B)) + lambda_L1 ||fake_B - B||_1,
+   where D' is the just-updated discriminator and fake_B the same forward
+   (its vjp is reused, so dropout masks and batch statistics are those of the
+   single forward, as in the official code).
+Batch norm at test time: the official test script keeps train mode (batch
+statistics, dropout on) unless `--eval`; our sample grids do the same, and
+`translate` uses the running averages with dropout off (`--eval`).
+Batches are dicts {"A": [N, H, W, C_in], "B": [N, H, W, C_out]} in [-1, 1].
+"""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from i2ijax import losses
+from i2ijax.data.pipeline import validate_data_config
+from i2ijax.models.layers import NORMS
+from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
+                                  make_discriminator, make_generator)
+from i2ijax.train.common import apply_many, init_module
+from i2ijax.train.cyclegan import make_optimizers
+
+SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
+TRANSLATORS = {"AtoB": ("G", "input_nc")}  # direction -> (network, channels of its input)
+
+
+@flax.struct.dataclass
+class Pix2PixState:
+  step: jax.Array
+  params: dict  # {"G", "D"}
+  batch_stats: dict  # {"G", "D"}; empty dicts unless norm == "batch"
+  g_opt_state: Any
+  d_opt_state: Any
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the config key of any value the model cannot use."""
+  m = config.model
+  choices = {"netG": sorted(GENERATOR_NAMES), "netD": sorted(DISCRIMINATOR_NAMES),
+             "norm": list(NORMS), "gan_mode": sorted(losses.ADVERSARIAL)}
+  for key, valid in choices.items():
+    if m[key] not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {valid}")
+  if m.lambda_L1 < 0:
+    raise ValueError(f"config.model.lambda_L1={m.lambda_L1!r} must be >= 0")
+  d = config.data
+  validate_data_config(d)
+  multiple = input_multiple(config)
+  if d.preprocess != "none" and d.crop_size % multiple:
+    raise ValueError(f"config.data.crop_size={d.crop_size} must be a multiple of {multiple} "
+                     f"for netG={m.netG!r}")
+
+
+def input_multiple(config) -> int:
+  """Image sides the generator accepts are multiples of this (U-Net: 2^num_downs)."""
+  return {"unet_256": 256, "unet_128": 128}.get(config.model.netG, 4)
+
+
+def build_models(config) -> dict:
+  validate_config(config)
+  m = config.model
+  dt = dict(param_dtype=jnp.dtype(m.param_dtype))
+  return {
+      "G": make_generator(m.netG, output_nc=config.data.output_nc, ngf=m.ngf, norm=m.norm,
+                          use_dropout=m.use_dropout, **dt),
+      "D": make_discriminator(m.netD, ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt),
+  }
+
+
+def create_state(config, key, image_shapes, dataset_size: int) -> Pix2PixState:
+  models = build_models(config)
+  g_opt, d_opt, _ = make_optimizers(config, dataset_size)
+  dtype = jnp.dtype(config.model.param_dtype)
+  k_g, k_d = jax.random.split(key)
+  a = jnp.zeros((1, *image_shapes["A"]), dtype)
+  ab = jnp.zeros((1, *image_shapes["A"][:2], image_shapes["A"][2] + image_shapes["B"][2]), dtype)
+  g_params, g_stats = init_module(models["G"], k_g, a)
+  d_params, d_stats = init_module(models["D"], k_d, ab)
+  return Pix2PixState(step=jnp.zeros((), jnp.int32), params={"G": g_params, "D": d_params},
+                      batch_stats={"G": g_stats, "D": d_stats},
+                      g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params))
+
+
+def make_train_step(config, dataset_size: int):
+  """Returns the pure step `(state, batch, rng) -> (state, metrics)` (D first, then G)."""
+  models = build_models(config)
+  m = config.model
+  gan = losses.adversarial(m.gan_mode)
+  g_opt, d_opt, sched = make_optimizers(config, dataset_size)
+  fuse = m.norm != "batch"
+
+  def d_apply(d_params, stats, xs, key):
+    return apply_many(models["D"], d_params, stats, xs, key, fuse=fuse, dropout=False)
+
+  def train_step(state: Pix2PixState, batch, rng):
+    key = jax.random.fold_in(rng, state.step)
+    k_g, k_d = jax.random.split(key)
+    real_a, real_b = batch["A"], batch["B"]
+    g_params, d_params = state.params["G"], state.params["D"]
+
+    def generate(g_params):
+      (fake,), g_stats = apply_many(models["G"], g_params, state.batch_stats["G"], [real_a], k_g,
+                                    fuse=fuse, dropout=m.use_dropout)
+      return fake, g_stats
+
+    fake_b, g_vjp, g_stats = jax.vjp(generate, g_params, has_aux=True)
+
+    # 1. Discriminator: fake pair first, then real pair (the official call order).
+    fake_ab = jnp.concatenate([real_a, jax.lax.stop_gradient(fake_b)], axis=-1)
+    real_ab = jnp.concatenate([real_a, real_b], axis=-1)
+
+    def d_loss_fn(d_params):
+      (l_fake, l_real), stats = d_apply(d_params, state.batch_stats["D"], [fake_ab, real_ab], k_d)
+      r, f = gan.d_loss(l_real, l_fake)
+      return 0.5 * (r + f), ({"D_real": r, "D_fake": f}, stats)
+
+    (d_total, (d_terms, d_stats)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
+    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+
+    # 2. Generator, judged by the updated discriminator, through the same forward.
+    def g_loss_of_fake(fake_b, d_stats):
+      (logits,), d_stats = d_apply(d_params, d_stats, [jnp.concatenate([real_a, fake_b], -1)],
+                                   k_d)
+      terms = {"G_GAN": gan.g_loss(logits), "G_L1": m.lambda_L1 * losses.l1_loss(fake_b, real_b)}
+      return sum(terms.values()), (terms, d_stats)
+
+    (g_total, (g_terms, d_stats)), fake_grad = jax.value_and_grad(g_loss_of_fake, has_aux=True)(
+        fake_b, d_stats)
+    (g_grads,) = g_vjp(fake_grad)
+    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g_params)
+    g_params = optax.apply_updates(g_params, updates)
+
+    new_state = state.replace(step=state.step + 1, params={"G": g_params, "D": d_params},
+                              batch_stats={"G": g_stats, "D": d_stats},
+                              g_opt_state=g_opt_state, d_opt_state=d_opt_state)
+    metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
+               "G_grad_norm": optax.global_norm(g_grads),
+               "D_grad_norm": optax.global_norm(d_grads),
+               "G_param_norm": optax.global_norm(g_params),
+               "D_param_norm": optax.global_norm(d_params), "lr": sched(state.step)}
+    return new_state, metrics
+
+  return train_step
+
+
+def make_sample_fn(config):
+  """`(state, batch, rng) -> {name: images}`: real_A | fake_B | real_B, train-mode forward."""
+  models = build_models(config)
+
+  def sample(state: Pix2PixState, batch, rng):
+    (fake,), _ = apply_many(models["G"], state.params["G"], state.batch_stats["G"], [batch["A"]],
+                            rng, fuse=True, dropout=config.model.use_dropout)
+    return {"real_A": batch["A"], "fake_B": fake, "real_B": batch["B"]}
+
+  return sample
+
+
+def make_examples(config, split: str = "train", seed: int | None = None):
+  """(example function, dataset size, image shapes) of the paired A/B data."""
+  from i2ijax.data.pipeline import PairedExamples, make_transform
+  from i2ijax.data.sources import aligned_domains
+  domain_a, domain_b = aligned_domains(config.data, split)
+  examples = PairedExamples(domain_a, domain_b, transform=make_transform(config.data),
+                            seed=config.seed if seed is None else seed)
+  size = config.data.crop_size
+  shapes = {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+  return examples, examples.size, shapes
