@@ -52,22 +52,16 @@ class ArrayDomain:
     return self.arrays[i]
 
 
-class AlignedHalfDomain:
+class AlignedHalfDomain(FolderDomain):
   """One half of the official aligned layout: each file holds A | B side by side."""
 
   def __init__(self, directory: str, half: int, channels: int = 3):
+    super().__init__(directory, channels)
     self.name = f"{directory}[{'AB'[half]}]"
-    self.paths = image_io.list_images(directory)
     self.half = half
-    self.channels = channels
-    if not self.paths:
-      raise ValueError(f"no images ({', '.join(image_io.IMAGE_EXTENSIONS)}) found in {directory}")
-
-  def __len__(self):
-    return len(self.paths)
 
   def load(self, i):
-    image = image_io.load_image(self.paths[i], self.channels)
+    image = super().load(i)
     w = image.shape[1] // 2
     return image[:, :w] if self.half == 0 else image[:, w:2 * w]
 

@@ -5,7 +5,7 @@ junyanz/pytorch-CycleGAN-and-pix2pix `models/networks.py` (`init_weights`,
 `get_norm_layer`), which several later models reuse.
 """
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax

@@ -49,6 +49,41 @@ def init_module(module, key, x):
   return variables["params"], variables.get("batch_stats", {})
 
 
+def validate_gan_config(config, non_negative=()) -> None:
+  """Checks the keys every GAN config shares; ValueError names the bad key.
+
+  config.model.netG / netD / norm / gan_mode must be known names, the keys in
+  `non_negative` (under config.model) must be >= 0, config.batch_size >= 1,
+  and config.data must be a valid preprocessing setting.
+  """
+  from i2ijax import losses
+  from i2ijax.data.pipeline import validate_data_config
+  from i2ijax.models.layers import NORMS
+  from i2ijax.models.resnet import DISCRIMINATOR_NAMES, GENERATORS
+  m = config.model
+  choices = {"netG": sorted(GENERATORS), "netD": sorted(DISCRIMINATOR_NAMES),
+             "norm": list(NORMS), "gan_mode": sorted(losses.ADVERSARIAL)}
+  for key, valid in choices.items():
+    if m[key] not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {valid}")
+  for key in non_negative:
+    if m[key] < 0:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  validate_data_config(config.data)
+
+
+def gan_norm_metrics(g_grads, d_grads, g_params, d_params) -> dict:
+  """Global L2 norms of both players' gradients and (updated) parameters.
+
+  Logged with the losses; a NaN/Inf in any of them stops the run (train loop).
+  """
+  return {"G_grad_norm": optax.global_norm(g_grads), "D_grad_norm": optax.global_norm(d_grads),
+          "G_param_norm": optax.global_norm(g_params),
+          "D_param_norm": optax.global_norm(d_params)}
+
+
 def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
                           n_epochs_decay: int, epoch_count: int = 1) -> Callable:
   """The official `--lr_policy linear`, as a function of the optimizer step.

@@ -24,12 +24,9 @@ import ml_collections
 import optax
 
 from i2ijax import losses
-from i2ijax.data.pipeline import validate_data_config
-from i2ijax.models.layers import NORMS
-from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
-                                  make_discriminator, make_generator)
-from i2ijax.train.common import (adam, apply_many, apply_module, init_module,
-                                 linear_decay_schedule)
+from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.train.common import (adam, apply_many, apply_module, gan_norm_metrics, init_module,
+                                 linear_decay_schedule, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -71,19 +68,8 @@ def input_multiple(config) -> int:
 
 def validate_config(config) -> None:
   """Raises ValueError naming the config key of any value the model cannot use."""
-  m = config.model
-  choices = {"netG": sorted(GENERATOR_NAMES), "netD": sorted(DISCRIMINATOR_NAMES),
-             "norm": list(NORMS), "gan_mode": sorted(losses.ADVERSARIAL)}
-  for key, valid in choices.items():
-    if m[key] not in valid:
-      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {valid}")
-  for key in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
-    if m[key] < 0:
-      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
-  if config.batch_size < 1:
-    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  validate_gan_config(config, ("lambda_A", "lambda_B", "lambda_identity", "pool_size"))
   d = config.data
-  validate_data_config(d)
   if d.preprocess != "none" and d.crop_size % 4:
     raise ValueError(f"config.data.crop_size={d.crop_size} must be a multiple of 4 "
                      "(the ResNet generator downsamples twice by 2)")
@@ -233,10 +219,7 @@ def make_train_step(config, dataset_size: int):
         step=state.step + 1, params={**g_params, **d_params}, batch_stats=stats,
         g_opt_state=g_opt_state, d_opt_state=d_opt_state, pool_A=pool_a, pool_B=pool_b)
     metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
-               "G_grad_norm": optax.global_norm(g_grads),
-               "D_grad_norm": optax.global_norm(d_grads),
-               "G_param_norm": optax.global_norm(g_params),
-               "D_param_norm": optax.global_norm(d_params), "lr": sched(state.step)}
+               **gan_norm_metrics(g_grads, d_grads, g_params, d_params), "lr": sched(state.step)}
     return new_state, metrics
 
   return train_step

@@ -15,7 +15,6 @@ the newest checkpoint in the workdir, and logs, samples and checkpoints.
 """
 
 import importlib
-import json
 import math
 import os
 import signal

@@ -25,11 +25,8 @@ import jax.numpy as jnp
 import optax
 
 from i2ijax import losses
-from i2ijax.data.pipeline import validate_data_config
-from i2ijax.models.layers import NORMS
-from i2ijax.models.resnet import (DISCRIMINATOR_NAMES, GENERATORS as GENERATOR_NAMES,
-                                  make_discriminator, make_generator)
-from i2ijax.train.common import apply_many, init_module
+from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.train.common import apply_many, gan_norm_metrics, init_module, validate_gan_config
 from i2ijax.train.cyclegan import make_optimizers
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
@@ -47,16 +44,8 @@ class Pix2PixState:
 
 def validate_config(config) -> None:
   """Raises ValueError naming the config key of any value the model cannot use."""
-  m = config.model
-  choices = {"netG": sorted(GENERATOR_NAMES), "netD": sorted(DISCRIMINATOR_NAMES),
-             "norm": list(NORMS), "gan_mode": sorted(losses.ADVERSARIAL)}
-  for key, valid in choices.items():
-    if m[key] not in valid:
-      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {valid}")
-  if m.lambda_L1 < 0:
-    raise ValueError(f"config.model.lambda_L1={m.lambda_L1!r} must be >= 0")
-  d = config.data
-  validate_data_config(d)
+  validate_gan_config(config, ("lambda_L1",))
+  d, m = config.data, config.model
   multiple = input_multiple(config)
   if d.preprocess != "none" and d.crop_size % multiple:
     raise ValueError(f"config.data.crop_size={d.crop_size} must be a multiple of {multiple} "
@@ -147,10 +136,7 @@ def make_train_step(config, dataset_size: int):
                               batch_stats={"G": g_stats, "D": d_stats},
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state)
     metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
-               "G_grad_norm": optax.global_norm(g_grads),
-               "D_grad_norm": optax.global_norm(d_grads),
-               "G_param_norm": optax.global_norm(g_params),
-               "D_param_norm": optax.global_norm(d_params), "lr": sched(state.step)}
+               **gan_norm_metrics(g_grads, d_grads, g_params, d_params), "lr": sched(state.step)}
     return new_state, metrics
 
   return train_step

@@ -1,7 +1,6 @@
 """A run is never lost: SIGTERM, kill -9, corrupt checkpoints, NaN, bad configs."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
