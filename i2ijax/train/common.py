@@ -79,9 +79,9 @@ def gan_norm_metrics(g_grads, d_grads, g_params, d_params) -> dict:
 
   Logged with the losses; a NaN/Inf in any of them stops the run (train loop).
   """
-  return {"G_grad_norm": optax.global_norm(g_grads), "D_grad_norm": optax.global_norm(d_grads),
-          "G_param_norm": optax.global_norm(g_params),
-          "D_param_norm": optax.global_norm(d_params)}
+  return {"G_grad_norm": optax.tree.norm(g_grads), "D_grad_norm": optax.tree.norm(d_grads),
+          "G_param_norm": optax.tree.norm(g_params),
+          "D_param_norm": optax.tree.norm(d_params)}
 
 
 def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
