@@ -13,6 +13,8 @@ Presets (`configs/pix2pix.py:NAME`):
 
 import ml_collections
 
+from i2ijax.config_defaults import add_run_settings, official_optimizer
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -45,20 +47,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.lambda_L1 = 100.0
   c.model.param_dtype = "float32"
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.lr = 2e-4
-  c.optimizer.beta1 = 0.5
-  c.optimizer.beta2 = 0.999
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.n_epochs = 100
-  c.optimizer.n_epochs_decay = 100
-  c.optimizer.epoch_count = 1
-
-  c.log_every_steps = 100
-  c.sample_every_steps = 1000
-  c.checkpoint_every_steps = 5000
-  c.max_to_keep = 3
-  c.num_sample_images = 4
+  c.optimizer = official_optimizer()
+  add_run_settings(c)
 
   if arg in (None, "", "paper"):
     return c

@@ -1,6 +1,6 @@
 """Pieces every model's train step shares: applying a module, optimizers, schedules."""
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -117,9 +117,15 @@ def adam(learning_rate, b1: float, b2: float, weight_decay: float = 0.0,
   return optax.chain(*parts)
 
 
-def split_like(x: jax.Array, n: int) -> list[jax.Array]:
-  """Splits a batch concatenated from `n` equal parts along axis 0."""
-  return jnp.split(x, n, axis=0)
+def steps_per_epoch(config, dataset_size: int) -> float:
+  """Optimizer steps in one epoch of `dataset_size` examples (CycleGAN: max(|A|, |B|))."""
+  return dataset_size / config.batch_size
 
 
-Tree = Any
+def make_optimizers(config, dataset_size: int):
+  """(G optimizer, D optimizer): Adam(lr, (beta1, beta2)) with the linear-decay policy."""
+  o = config.optimizer
+  sched = linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
+                                o.n_epochs_decay, o.epoch_count)
+  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
+  return make(), make(), sched

@@ -25,8 +25,8 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
-from i2ijax.train.common import (adam, apply_many, apply_module, gan_norm_metrics, init_module,
-                                 linear_decay_schedule, validate_gan_config)
+from i2ijax.train.common import (apply_many, apply_module, gan_norm_metrics, init_module,
+                                 make_optimizers, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -49,7 +49,7 @@ def build_models(config: ml_collections.ConfigDict) -> dict:
   """The four networks, by the official option names."""
   validate_config(config)
   m = config.model
-  dt = dict(param_dtype=jnp.dtype(m.get("param_dtype", "float32")))
+  dt = dict(param_dtype=jnp.dtype(m.param_dtype))
   g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, **dt)
   d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt)
   return {
@@ -75,25 +75,11 @@ def validate_config(config) -> None:
                      "(the ResNet generator downsamples twice by 2)")
 
 
-def steps_per_epoch(config, dataset_size: int) -> float:
-  """Optimizer steps in one epoch of `dataset_size` = max(|A|, |B|) images."""
-  return dataset_size / config.batch_size
-
-
-def make_optimizers(config, dataset_size: int):
-  """(G optimizer, D optimizer): Adam(lr, (beta1, beta2)) with the linear-decay policy."""
-  o = config.optimizer
-  sched = linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
-                                o.n_epochs_decay, o.epoch_count)
-  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
-  return make(), make(), sched
-
-
 def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   """A fresh state; `image_shapes` = {"A": (H, W, C_in), "B": (H, W, C_out)}."""
   models = build_models(config)
   g_opt, d_opt, _ = make_optimizers(config, dataset_size)
-  param_dtype = jnp.dtype(config.model.get("param_dtype", "float32"))
+  param_dtype = jnp.dtype(config.model.param_dtype)
   params, stats = {}, {}
   keys = dict(zip(GENERATORS + DISCRIMINATORS, jax.random.split(key, 4)))
   # A generator reads its source domain; a discriminator reads its target domain.

@@ -26,8 +26,8 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
-from i2ijax.train.common import apply_many, gan_norm_metrics, init_module, validate_gan_config
-from i2ijax.train.cyclegan import make_optimizers
+from i2ijax.train.common import (apply_many, gan_norm_metrics, init_module, make_optimizers,
+                                 validate_gan_config)
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
 TRANSLATORS = {"AtoB": ("G", "input_nc")}  # direction -> (network, channels of its input)
