@@ -6,9 +6,11 @@ training: aligned data (`--config.data.path` with train/ holding A|B images),
 70x70 PatchGAN on concat(A, B), batch norm, vanilla GAN, lambda_L1 100, no
 image pool, Adam 2e-4 (0.5, 0.999), 100 + 100 epochs linear decay, batch 1.
 Presets (`configs/pix2pix.py:NAME`):
-  quickstart   embedded colorization (grayscale -> color crops of
-               scikit-image photos, two photos held out for testing),
-               128 px, U-Net-128 of width 16, a few minutes on a 2-core CPU.
+  quickstart   embedded 4x super-resolution (bicubic-degraded -> original
+               crops of scikit-image photos, two photos held out for
+               testing), 128 px, U-Net-128 of width 16, a few minutes on a
+               2-core CPU. `python -m i2ijax.evaluate` scores it against
+               the bicubic input.
 """
 
 import ml_collections
@@ -33,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.crop_size = 256
   c.data.flip = True
   c.data.embedded_images = 64
+  c.data.embedded_task = "super_resolution_4x"  # or colorization (data.source=embedded)
   c.data.prefetch = 2
 
   c.model = ml_collections.ConfigDict()

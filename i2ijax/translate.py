@@ -6,8 +6,11 @@ Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) at its own
 size: the networks are fully convolutional, so each image is reflect-padded to
 the multiple its generator needs (4 for ResNets, 2^num_downs for U-Nets) and
-cropped back. Grayscale or RGBA inputs are converted to the
-model's channels with a warning. Outputs are PNGs named after the inputs.
+cropped back. A folder is the official single-folder layout (every image under
+it, recursively): files that cannot be read are skipped and named, and
+grayscale, RGBA, CMYK or 16-bit inputs are converted to the model's channels,
+each with one warning, before anything is translated. Outputs are PNGs named
+after the inputs.
 """
 
 import json
@@ -61,9 +64,15 @@ def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
   return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
-def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
-                     step: int | None = None) -> list[str]:
-  """Translates the image file or folder `inputs` into `output`; returns the written paths."""
+def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
+                    train_mode: bool = False):
+  """(translate, config, step): `translate(uint8 [H, W, C]) -> uint8 [H, W, C_out]`.
+
+  The network of `direction` from checkpoint `step` (default: newest) of
+  `workdir`. By default it runs in eval mode (batch norm running averages,
+  dropout off: the official `test.py --eval`); `train_mode` uses each image's
+  own batch statistics and dropout instead (the official test default).
+  """
   config = load_config(workdir)
   model = model_module(config.model_name)
   if direction not in model.TRANSLATORS:
@@ -72,35 +81,52 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
   model, state = load_state(workdir, config, step)
   net_name, channels_key = model.TRANSLATORS[direction]
   multiple = model.input_multiple(config)
-  channels = config.data[channels_key]
   net = model.build_models(config)[net_name]
   params, stats = state.params[net_name], state.batch_stats[net_name]
-  forward = jax.jit(lambda x: apply_module(net, params, stats, x, train=False)[0])
+  key = jax.random.key(config.seed) if train_mode and config.model.get("use_dropout") else None
+  forward = jax.jit(lambda x: apply_module(net, params, stats, x, train=train_mode, key=key)[0])
 
-  paths = [inputs] if os.path.isfile(inputs) else image_io.list_images(inputs)
-  if not paths:
-    raise ValueError(f"no images found in {inputs}")
+  def translate(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
+    return image_io.to_uint8(np.asarray(forward(jnp.asarray(x[None])))[0, :h, :w])
+
+  translate.channels = config.data[channels_key]
+  return translate, config, int(state.step)
+
+
+def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
+                     step: int | None = None) -> list[str]:
+  """Translates the image file or folder `inputs` into `output`; returns the written paths."""
+  translate, _, _ = make_translator(workdir, direction, step)
+  if os.path.isfile(inputs):
+    paths = [inputs]
+  else:  # the single-folder layout: unusable files are named and skipped before any work
+    paths = image_io.scan_folder(inputs, translate.channels).paths
   os.makedirs(output, exist_ok=True)
   written = []
   for path in paths:
-    image = image_io.load_image(path, channels)
-    h, w = image.shape[:2]
-    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
-    y = np.asarray(forward(jnp.asarray(x[None])))[0, :h, :w]
+    image = image_io.read_image(path, translate.channels)[0]
     name = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
                             else os.path.basename(path))[0] + ".png"
     out_path = os.path.join(output, name)
-    image_io.save_image(image_io.to_uint8(y), out_path)
+    image_io.save_image(translate(image), out_path)
     written.append(out_path)
   return written
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
-flags.DEFINE_string("input", None, "An image file or a folder of images.")
-flags.DEFINE_string("output", None, "Folder for the translated PNGs.")
-flags.DEFINE_string("direction", "AtoB", "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a program, so modules import freely)."""
+  flags.DEFINE_string("workdir", None, "Training workdir (config.json + checkpoints/).")
+  flags.DEFINE_string("input", None, "An image file or a folder of images.")
+  flags.DEFINE_string("output", None, "Folder for the translated PNGs.")
+  flags.DEFINE_string("direction", "AtoB",
+                      "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
+  flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
 def main(argv):
@@ -111,5 +137,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["workdir", "input", "output"])
+  define_flags()
   app.run(main)

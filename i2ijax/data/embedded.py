@@ -1,8 +1,9 @@
 """The embedded datasets, built from photographs that scikit-image ships (no network).
 
 Unpaired: day photos (A) <-> the same kind of scene at night (B).
-Paired: colorization, grayscale crop (A) -> the color crop (B), with photos
-held out for the test split.
+Paired: a degraded crop (A) -> the original crop (B), either 4x super-resolution
+(A is the bicubic down/up-sampled crop) or colorization (A is its luminance),
+with photos held out for the test split.
 
 For the unpaired set, A is crops of one set of photos and B is crops of a disjoint set re-graded as night
 (darkened with a gamma curve, cooled to blue, desaturated, with a vignette).
@@ -61,15 +62,36 @@ def day_night_domains(n: int, size: int, split: str = "train"):
   return (ArrayDomain(f"embedded-day:{split}", day), ArrayDomain(f"embedded-night:{split}", night))
 
 
-# Paired colorization: training photos and held-out test photos.
-COLOR_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "stereo_motorcycle")
-COLOR_TEST_PHOTOS = ("rocket", "immunohistochemistry")
+# Paired tasks: training photos and held-out test photos (no photo is in both).
+PAIRED_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "stereo_motorcycle", "retina",
+                       "hubble_deep_field")
+PAIRED_TEST_PHOTOS = ("rocket", "immunohistochemistry")
+PAIRED_TASKS = ("super_resolution_4x", "colorization")
 
 
-def colorization_pairs(n: int, size: int, split: str = "train"):
-  """(A: n grayscale crops as 3 equal channels, B: the same crops in color), uint8."""
-  photos = COLOR_TRAIN_PHOTOS if split == "train" else COLOR_TEST_PHOTOS
+def degrade(color: np.ndarray, task: str) -> np.ndarray:
+  """The input A of a pair whose target B is the uint8 [H, W, 3] `color`.
+
+  super_resolution_4x: bicubic downsampling by 4 and bicubic upsampling back
+    (the generator restores the detail; the input itself is the bicubic baseline).
+  colorization: the luminance (PIL's ITU-R 601-2 `L`) in all three channels.
+  """
+  h, w = color.shape[:2]
+  image = Image.fromarray(color)
+  if task == "super_resolution_4x":
+    small = image.resize((max(1, w // 4), max(1, h // 4)), Image.BICUBIC)
+    return np.asarray(small.resize((w, h), Image.BICUBIC), np.uint8)
+  if task == "colorization":
+    return np.repeat(np.asarray(image.convert("L"))[..., None], 3, -1)
+  raise ValueError(f"config.data.embedded_task={task!r} is not one of {list(PAIRED_TASKS)}")
+
+
+def paired_domains(task: str, n: int, size: int, split: str = "train"):
+  """(A: n degraded crops, B: the same n crops), uint8 [size, size, 3]; fixed per split."""
+  if task not in PAIRED_TASKS:
+    raise ValueError(f"config.data.embedded_task={task!r} is not one of {list(PAIRED_TASKS)}")
+  photos = PAIRED_TRAIN_PHOTOS if split == "train" else PAIRED_TEST_PHOTOS
   rng = np.random.default_rng({"train": 10, "test": 11}.get(split, 12))
   color = _crops([_photo(p) for p in photos], n, size, rng)
-  gray = [np.repeat(np.asarray(Image.fromarray(c).convert("L"))[..., None], 3, -1) for c in color]
-  return (ArrayDomain(f"embedded-gray:{split}", gray), ArrayDomain(f"embedded-color:{split}", color))
+  return (ArrayDomain(f"embedded-{task}-input:{split}", [degrade(c, task) for c in color]),
+          ArrayDomain(f"embedded-{task}-target:{split}", color))

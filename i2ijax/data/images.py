@@ -4,47 +4,138 @@ Images inside the library are float32 NHWC in [-1, 1]; on disk and in memory
 before preprocessing they are uint8 HWC RGB.
 """
 
+import concurrent.futures
+import dataclasses
 import os
-import warnings
 
+from absl import logging
 import numpy as np
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def list_images(directory: str) -> list[str]:
-  """Sorted image files under `directory` (recursively), as the official `make_dataset`."""
+def list_files(directory: str) -> list[str]:
+  """Every file under `directory` (recursively), sorted as the official `make_dataset`."""
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"image directory not found: {directory}")
   paths = []
-  for root, _, files in sorted(os.walk(directory)):
-    paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+  for root, dirs, files in os.walk(directory):
+    dirs.sort()
+    paths += [os.path.join(root, f) for f in sorted(files)]
   return paths
 
 
-def to_rgb(image: Image.Image, name: str, channels: int = 3) -> np.ndarray:
-  """uint8 [H, W, channels] from any PIL mode; warns when it converts."""
+def list_images(directory: str) -> list[str]:
+  """The files under `directory` with an image extension, sorted."""
+  return [p for p in list_files(directory) if p.lower().endswith(IMAGE_EXTENSIONS)]
+
+
+def to_array(image: Image.Image, channels: int = 3) -> tuple[np.ndarray, str | None]:
+  """(uint8 [H, W, channels], what was converted or None) from any PIL mode.
+
+  Transparency is composited on white (not black); 16-bit grayscale is scaled
+  to 8 bits (x / 257) instead of being clipped; CMYK, palette, grayscale and
+  the like go through PIL's conversion to RGB (or L for 1 channel).
+  """
   target = "RGB" if channels == 3 else "L"
+  note = None
   if image.mode != target:
-    warnings.warn(f"{name}: converting {image.mode} image to {target}", stacklevel=2)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    note = f"converted {image.mode} to {target}"
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+      values = np.asarray(image, np.float64)
+      scale = 257.0 if image.mode.startswith("I;16") or values.max() > 255 else 1.0
+      image = Image.fromarray(np.clip(np.round(values / scale), 0, 255).astype(np.uint8), "L")
+    elif image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info):
       image = image.convert("RGBA")
       background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-      image = Image.alpha_composite(background, image)  # transparent -> white, not black
+      image = Image.alpha_composite(background, image)
     image = image.convert(target)
   array = np.asarray(image, dtype=np.uint8)
-  return array[..., None] if array.ndim == 2 else array
+  return (array[..., None] if array.ndim == 2 else array), note
 
 
-def load_image(path: str, channels: int = 3) -> np.ndarray:
-  """Reads `path` as uint8 [H, W, channels]; a clear error for unreadable files."""
+def read_image(path: str, channels: int = 3) -> tuple[np.ndarray, str | None]:
+  """(uint8 [H, W, channels], conversion note) of `path`; ValueError naming it if unreadable.
+
+  The whole file is decoded, so truncated files fail here rather than later.
+  """
   try:
     with Image.open(path) as im:
       im.load()
-      return to_rgb(im, path, channels)
-  except (OSError, ValueError) as e:
+      return to_array(im, channels)
+  except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
     raise ValueError(f"cannot read image {path}: {e}") from e
+
+
+def load_image(path: str, channels: int = 3) -> np.ndarray:
+  """uint8 [H, W, channels] of `path`; logs one warning if it had to be converted."""
+  array, note = read_image(path, channels)
+  if note:
+    logging.warning("%s: %s", path, note)
+  return array
+
+
+@dataclasses.dataclass
+class ScannedFolder:
+  """The usable images of a folder, and what was skipped or converted (path -> reason)."""
+  directory: str
+  paths: list[str]
+  skipped: dict[str, str]
+  converted: dict[str, str]
+
+  def summary(self) -> str:
+    return (f"{self.directory}: {len(self.paths)} usable images, {len(self.skipped)} skipped, "
+            f"{len(self.converted)} converted")
+
+
+def scan_folder(directory: str, channels: int = 3, min_size: int = 0,
+                workers: int | None = None) -> ScannedFolder:
+  """Decodes every file under `directory` once and sorts them into usable and skipped.
+
+  Skipped, each named in one warning: files without an image extension, and
+  files that cannot be decoded (truncated, corrupt, not an image). Converted
+  (still used), each named in one warning: any mode other than the model's
+  (grayscale, CMYK, RGBA, palette, 16-bit) and images with a side below
+  `min_size` (they are upscaled at preprocessing). Then one summary line with
+  the counts. A folder with no usable image raises ValueError at once.
+  """
+  files = list_files(directory)
+  skipped, converted = {}, {}
+
+  def check(path):
+    if not path.lower().endswith(IMAGE_EXTENSIONS):
+      return "not an image file (extension)", None
+    try:
+      array, note = read_image(path, channels)
+    except ValueError as e:
+      return str(e.__cause__ or e), None
+    h, w = array.shape[:2]
+    if min(h, w) < min_size:
+      note = (note + "; " if note else "") + f"{h}x{w} is smaller than {min_size}: upscaled"
+    return None, note
+
+  workers = workers or min(16, (os.cpu_count() or 1) + 2)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    results = list(pool.map(check, files))
+  paths = []
+  for path, (problem, note) in zip(files, results):
+    if problem:
+      skipped[path] = problem
+      logging.warning("skipping %s: %s", path, problem)
+      continue
+    paths.append(path)
+    if note:
+      converted[path] = note
+      logging.warning("%s: %s", path, note)
+  scanned = ScannedFolder(directory, paths, skipped, converted)
+  if not paths:
+    reasons = "; ".join(f"{os.path.basename(p)}: {r}" for p, r in list(skipped.items())[:5])
+    raise ValueError(f"no usable image in {directory} ({len(files)} files"
+                     f"{': ' + reasons if reasons else ''})")
+  (logging.warning if skipped or converted else logging.info)("%s", scanned.summary())
+  return scanned
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -64,7 +155,8 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
 
   resize_and_crop: resize to load_size x load_size (bicubic), random crop
     crop_size; crop: random crop crop_size; none: sides rounded to multiples
-    of 4. Then a horizontal flip with probability 0.5 if `flip`, and
+    of 4. An image smaller than the crop is first upscaled (bicubic) so its
+    short side equals crop_size. Then a horizontal flip with probability 0.5 if `flip`, and
     x / 127.5 - 1 (Normalize(0.5, 0.5)).
   """
   if mode == "resize_and_crop":
@@ -76,8 +168,10 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
     raise ValueError(f"data.preprocess must be resize_and_crop, crop or none, got {mode!r}")
   if mode != "none":
     h, w = image.shape[:2]
-    if h < crop_size or w < crop_size:
-      raise ValueError(f"image of size {h}x{w} is smaller than crop_size {crop_size}")
+    if h < crop_size or w < crop_size:  # too small to crop: upscale the short side to crop_size
+      scale = crop_size / min(h, w)
+      image = resize(image, max(crop_size, round(h * scale)), max(crop_size, round(w * scale)))
+      h, w = image.shape[:2]
     y = int(rng.integers(0, h - crop_size + 1))
     x = int(rng.integers(0, w - crop_size + 1))
     image = image[y:y + crop_size, x:x + crop_size]

@@ -6,6 +6,7 @@ A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`.
 import os
 from typing import Protocol
 
+from absl import logging
 import numpy as np
 
 from i2ijax.data import images as image_io
@@ -20,20 +21,33 @@ class Domain(Protocol):
 
 
 class FolderDomain:
-  """Every image file under a directory, read on demand."""
+  """The usable image files under a directory (see `images.scan_folder`), read on demand.
 
-  def __init__(self, directory: str, channels: int = 3):
+  Every file is decoded once at construction: unusable ones are skipped and
+  named, conversions are named, and an empty result is an error, all before
+  training starts. Should a file become unreadable later (changed or removed
+  during the run), `load` warns and returns the next readable image instead
+  of stopping the run.
+  """
+
+  def __init__(self, directory: str, channels: int = 3, min_size: int = 0,
+               scanned: image_io.ScannedFolder | None = None):
     self.name = directory
-    self.paths = image_io.list_images(directory)
     self.channels = channels
-    if not self.paths:
-      raise ValueError(f"no images ({', '.join(image_io.IMAGE_EXTENSIONS)}) found in {directory}")
+    self.scanned = scanned or image_io.scan_folder(directory, channels, min_size)
+    self.paths = self.scanned.paths
 
   def __len__(self):
     return len(self.paths)
 
   def load(self, i):
-    return image_io.load_image(self.paths[i], self.channels)
+    for j in range(len(self.paths)):
+      path = self.paths[(i + j) % len(self.paths)]
+      try:
+        return image_io.read_image(path, self.channels)[0]
+      except ValueError as e:
+        logging.warning("%s; using the next image instead", e)
+    raise ValueError(f"no image in {self.name} is readable any more")
 
 
 class ArrayDomain:
@@ -55,8 +69,9 @@ class ArrayDomain:
 class AlignedHalfDomain(FolderDomain):
   """One half of the official aligned layout: each file holds A | B side by side."""
 
-  def __init__(self, directory: str, half: int, channels: int = 3):
-    super().__init__(directory, channels)
+  def __init__(self, directory: str, half: int, channels: int = 3,
+               scanned: image_io.ScannedFolder | None = None):
+    super().__init__(directory, channels, scanned=scanned)
     self.name = f"{directory}[{'AB'[half]}]"
     self.half = half
 
@@ -67,7 +82,7 @@ class AlignedHalfDomain(FolderDomain):
 
 
 def aligned_domains(data_config, split: str = "train"):
-  """(A, B) index-aligned: `path/{split}/` (A|B files) or the embedded colorization pairs."""
+  """(A, B) index-aligned: `path/{split}/` (A|B files) or the embedded pairs (`data.embedded_task`)."""
   channels = (data_config.input_nc, data_config.output_nc)
   if data_config.source == "folder":
     path = data_config.path
@@ -78,16 +93,18 @@ def aligned_domains(data_config, split: str = "train"):
     if not os.path.isdir(directory):
       raise FileNotFoundError(f"config.data.path={path!r} has no {split}/ folder "
                               "(the aligned layout: train/ val/ test/ with A|B images)")
-    return AlignedHalfDomain(directory, 0, channels[0]), AlignedHalfDomain(directory, 1, channels[1])
+    scanned = image_io.scan_folder(directory, 3 if 3 in channels else 1)
+    return (AlignedHalfDomain(directory, 0, channels[0], scanned),
+            AlignedHalfDomain(directory, 1, channels[1], scanned))
   if data_config.source == "embedded":
-    from i2ijax.data.embedded import colorization_pairs
-    n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 8)
-    return colorization_pairs(n, data_config.load_size, split)
+    from i2ijax.data.embedded import paired_domains
+    n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 4)
+    return paired_domains(data_config.embedded_task, n, data_config.load_size, split)
   raise ValueError(f"config.data.source must be folder or embedded for paired data, "
                    f"got {data_config.source!r}")
 
 
-def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3)):
+def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3), min_size: int = 0):
   """The official unaligned layout: `path/{split}A`, `path/{split}B`."""
   if not path:
     raise ValueError("config.data.path is empty: set --config.data.path to a directory with "
@@ -100,7 +117,7 @@ def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3)):
     if not os.path.isdir(d):
       raise FileNotFoundError(f"config.data.path={path!r} has no {split}{n}/ folder "
                               f"(expected {split}A/ and {split}B/)")
-    domains.append(FolderDomain(d, ch))
+    domains.append(FolderDomain(d, ch, min_size))
   return tuple(domains)
 
 
@@ -138,7 +155,8 @@ def unaligned_domains(data_config, split: str = "train"):
   channels = (data_config.input_nc, data_config.output_nc)
   source = data_config.source
   if source == "folder":
-    return folder_domains(data_config.path, split, channels=channels)
+    min_size = data_config.crop_size if data_config.preprocess == "crop" else 0
+    return folder_domains(data_config.path, split, channels=channels, min_size=min_size)
   if source == "tfds":
     return tfds_domains(data_config.tfds_name, data_config.tfds_data_dir, split,
                         channels=channels)

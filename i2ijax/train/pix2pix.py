@@ -31,6 +31,7 @@ from i2ijax.train.common import (apply_many, gan_norm_metrics, init_module, make
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
 TRANSLATORS = {"AtoB": ("G", "input_nc")}  # direction -> (network, channels of its input)
+PAIRED_DATA = True  # its config names ground truth B for every A (see i2ijax.evaluate)
 
 
 @flax.struct.dataclass
