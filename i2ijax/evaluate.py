@@ -10,8 +10,9 @@ trivial baseline (the bicubic upsampling for super-resolution, the gray image
 for colorization), when it has B's channels. Images are prepared as the
 official test script does: `resize_and_crop` resizes to crop_size x crop_size
 (test load_size = crop_size, no flip); `crop` and `none` keep the whole image.
-Results go to DIR/eval/{split}_step{N}.json (and the translations, with
---save_images, to DIR/eval/{split}_step{N}/).
+Results go to DIR/eval/{split}_step{N}.json (`..._train_mode.json` with
+--train_mode; with --save_images, input | output | target grids go to the
+folder of the same name).
 With folders, files of --input and --reference (and --baseline) are matched by
 their path without extension. Metrics are computed on uint8 values (range 255).
 """
@@ -68,7 +69,7 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
             "mode": "train" if train_mode else "eval", "model": score(outputs, targets)}
   if all(x.shape == t.shape for x, t in zip(inputs, targets)):
     report["baseline_input"] = score(inputs, targets)
-  name = os.path.join(workdir, "eval", f"{split}_step{step}")
+  name = os.path.join(workdir, "eval", f"{split}_step{step}" + ("_train_mode" if train_mode else ""))
   if save_images:
     for i, (x, y, t) in enumerate(zip(inputs, outputs, targets)):
       image_io.save_image(image_io.make_grid([[x, y, t]]), os.path.join(name, f"{i:04d}.png"))

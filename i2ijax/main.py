@@ -8,12 +8,17 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
+from i2ijax import distributed
 from i2ijax.train.loop import train_and_evaluate
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.")
 config_flags.DEFINE_config_file("config", None, "Config file, optionally `file.py:preset`.",
                                 lock_config=True)
+flags.DEFINE_string("coordinator_address", None, "Multi-host: host:port of process 0 (not needed "
+                    "where JAX detects the cluster: Cloud TPU, SLURM, Open MPI).")
+flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
+flags.DEFINE_integer("process_id", None, "Multi-host: index of this process.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -29,6 +34,7 @@ def main(argv):
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   logging.info("JAX %s, process %d/%d, local devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.local_devices())
   train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -106,7 +106,10 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
   os.makedirs(output, exist_ok=True)
   written = []
   for path in paths:
-    image = image_io.read_image(path, translate.channels)[0]
+    if path == inputs:  # a single file: converted with a warning here
+      image = image_io.load_image(path, translate.channels)
+    else:  # the scan has already named each conversion
+      image = image_io.read_image(path, translate.channels)[0]
     name = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
                             else os.path.basename(path))[0] + ".png"
     out_path = os.path.join(output, name)

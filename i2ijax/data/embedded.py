@@ -1,9 +1,10 @@
 """The embedded datasets, built from photographs that scikit-image ships (no network).
 
 Unpaired: day photos (A) <-> the same kind of scene at night (B).
-Paired: a degraded crop (A) -> the original crop (B), either 4x super-resolution
-(A is the bicubic down/up-sampled crop) or colorization (A is its luminance),
-with photos held out for the test split.
+Paired: a degraded crop (A) -> the original crop (B): denoising (A has
+Gaussian noise added), 4x super-resolution (A is the bicubic down/up-sampled
+crop) or colorization (A is its luminance), with photos held out for the test
+split.
 
 For the unpaired set, A is crops of one set of photos and B is crops of a disjoint set re-graded as night
 (darkened with a gamma curve, cooled to blue, desaturated, with a vignette).
@@ -66,18 +67,24 @@ def day_night_domains(n: int, size: int, split: str = "train"):
 PAIRED_TRAIN_PHOTOS = ("astronaut", "coffee", "chelsea", "stereo_motorcycle", "retina",
                        "hubble_deep_field")
 PAIRED_TEST_PHOTOS = ("rocket", "immunohistochemistry")
-PAIRED_TASKS = ("super_resolution_4x", "colorization")
+PAIRED_TASKS = ("denoising", "super_resolution_4x", "colorization")
+NOISE_SIGMA = 25.0  # denoising: Gaussian noise std on the 0..255 scale
 
 
-def degrade(color: np.ndarray, task: str) -> np.ndarray:
+def degrade(color: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
   """The input A of a pair whose target B is the uint8 [H, W, 3] `color`.
 
+  denoising: additive white Gaussian noise of std 25 (0..255 scale), clipped
+    and rounded to uint8 (the noisy input is the trivial baseline).
   super_resolution_4x: bicubic downsampling by 4 and bicubic upsampling back
     (the generator restores the detail; the input itself is the bicubic baseline).
   colorization: the luminance (PIL's ITU-R 601-2 `L`) in all three channels.
   """
   h, w = color.shape[:2]
   image = Image.fromarray(color)
+  if task == "denoising":
+    noisy = color.astype(np.float32) + rng.normal(0.0, NOISE_SIGMA, color.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
   if task == "super_resolution_4x":
     small = image.resize((max(1, w // 4), max(1, h // 4)), Image.BICUBIC)
     return np.asarray(small.resize((w, h), Image.BICUBIC), np.uint8)
@@ -93,5 +100,5 @@ def paired_domains(task: str, n: int, size: int, split: str = "train"):
   photos = PAIRED_TRAIN_PHOTOS if split == "train" else PAIRED_TEST_PHOTOS
   rng = np.random.default_rng({"train": 10, "test": 11}.get(split, 12))
   color = _crops([_photo(p) for p in photos], n, size, rng)
-  return (ArrayDomain(f"embedded-{task}-input:{split}", [degrade(c, task) for c in color]),
+  return (ArrayDomain(f"embedded-{task}-input:{split}", [degrade(c, task, rng) for c in color]),
           ArrayDomain(f"embedded-{task}-target:{split}", color))

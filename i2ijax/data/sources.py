@@ -1,4 +1,4 @@
-"""Where images come from: folders, TFDS, or the embedded day/night photos.
+"""Where images come from: folders, TFDS, or the embedded photos.
 
 A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`.
 """
@@ -96,11 +96,18 @@ def aligned_domains(data_config, split: str = "train"):
     scanned = image_io.scan_folder(directory, 3 if 3 in channels else 1)
     return (AlignedHalfDomain(directory, 0, channels[0], scanned),
             AlignedHalfDomain(directory, 1, channels[1], scanned))
+  if data_config.source == "tfds":
+    keys = (data_config.tfds_input_key, data_config.tfds_target_key)
+    if not all(keys):
+      raise ValueError("config.data.tfds_input_key and config.data.tfds_target_key must name "
+                       f"the input and target image features of {data_config.tfds_name!r}")
+    return tfds_paired_domains(data_config.tfds_name, data_config.tfds_data_dir, split, keys,
+                               channels)
   if data_config.source == "embedded":
     from i2ijax.data.embedded import paired_domains
     n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 4)
     return paired_domains(data_config.embedded_task, n, data_config.load_size, split)
-  raise ValueError(f"config.data.source must be folder or embedded for paired data, "
+  raise ValueError(f"config.data.source must be folder, tfds or embedded for paired data, "
                    f"got {data_config.source!r}")
 
 
@@ -121,33 +128,78 @@ def folder_domains(path: str, split: str, names=("A", "B"), channels=(3, 3), min
   return tuple(domains)
 
 
+def _tfds_is_prepared(builder) -> bool:
+  import tensorflow as tf
+  return bool(tf.io.gfile.exists(builder.data_dir) and builder.info.splits)
+
+
+def _tfds_builder(name: str, data_dir: str, layout_hint: str):
+  """The TFDS builder of `name` in `data_dir`; fails at once if it is not prepared there."""
+  import tensorflow_datasets as tfds  # heavy; only for this source
+  builder = tfds.builder(name, data_dir=data_dir or None)
+  if not _tfds_is_prepared(builder):
+    raise FileNotFoundError(
+        f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and cannot be downloaded "
+        f"here. On a machine with internet run `tfds build {name} --data_dir=DIR` and copy DIR, "
+        f"then pass --config.data.tfds_data_dir=DIR; or put the images in {layout_hint} "
+        "and use --config.data.source=folder --config.data.path=PATH.")
+  return builder
+
+
+def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+  """uint8 [H, W, C] (or [H, W]) -> uint8 [H, W, channels] (gray repeated, or the first channel)."""
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.shape[-1] != channels:
+    image = np.repeat(image[..., :1], 3, -1) if channels == 3 else image[..., :1]
+  return image.astype(np.uint8)
+
+
+def _tfds_images(builder, split: str, keys, channels) -> list[list[np.ndarray]]:
+  """[[images of keys[0]], [images of keys[1]], ...] of one split, converted to `channels`."""
+  import tensorflow_datasets as tfds
+  if builder.info.splits and split not in builder.info.splits:  # (split metadata may be absent)
+    raise ValueError(f"TFDS dataset {builder.info.full_name} has no split {split!r}; it has "
+                     f"{sorted(builder.info.splits)}")
+  features = builder.info.features
+  for key in keys:
+    if key not in features:
+      raise ValueError(f"TFDS dataset {builder.info.full_name} has no feature {key!r}; its "
+                       f"features are {sorted(features)}")
+  out = [[] for _ in keys]
+  for ex in tfds.as_numpy(builder.as_dataset(split=split)):
+    for images, key, ch in zip(out, keys, channels):
+      images.append(_to_channels(ex[key], ch))
+  return out
+
+
 def tfds_domains(name: str, data_dir: str, split: str, names=("A", "B"), channels=(3, 3)):
   """Splits `{split}A`/`{split}B` of a prepared TFDS dataset (e.g. cycle_gan/horse2zebra).
 
   Nothing is downloaded: if the dataset is not prepared in `data_dir` this
   fails at once and says how to provide it.
   """
-  import tensorflow_datasets as tfds  # heavy; only for this source
+  builder = _tfds_builder(name, data_dir, f"{split}A/ {split}B/ folders")
+  return tuple(ArrayDomain(f"{name}:{split}{n}", _tfds_images(builder, f"{split}{n}", ["image"],
+                                                              [ch])[0])
+               for n, ch in zip(names, channels))
 
-  builder = tfds.builder(name, data_dir=data_dir or None)
-  import tensorflow as tf
-  if not tf.io.gfile.exists(builder.data_dir) or not builder.info.splits:
-    raise FileNotFoundError(
-        f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and cannot be downloaded "
-        f"here. On a machine with internet run `tfds build {name} --data_dir=DIR` and copy DIR, "
-        f"then pass --config.data.tfds_data_dir=DIR; or put the images in {split}A/ {split}B/ "
-        "folders and use --config.data.source=folder --config.data.path=PATH.")
-  domains = []
-  for n, ch in zip(names, channels):
-    ds = tfds.as_numpy(builder.as_dataset(split=f"{split}{n}"))
-    arrays = []
-    for ex in ds:
-      im = ex["image"]
-      if im.shape[-1] != ch:
-        im = np.repeat(im[..., :1], 3, -1) if ch == 3 else im[..., :1]
-      arrays.append(np.asarray(im, np.uint8))
-    domains.append(ArrayDomain(f"{name}:{split}{n}", arrays))
-  return tuple(domains)
+
+def tfds_paired_domains(name: str, data_dir: str, split: str, keys, channels=(3, 3)):
+  """(A, B) index-aligned from the features `keys` = (input, target) of a prepared TFDS set.
+
+  For example div2k/bicubic_x4 with keys ("lr", "hr") (the low-resolution
+  input is resized to the target's size by the preprocessing), or
+  cityscapes/semantic_segmentation with ("segmentation_label", "image_left").
+  The test split falls back to "validation" where a dataset has no "test".
+  Nothing is downloaded: an unprepared dataset fails at once.
+  """
+  builder = _tfds_builder(name, data_dir, "aligned A|B files under train/ and test/")
+  if split == "val" or (split == "test" and "test" not in builder.info.splits):
+    split = "validation"
+  a, b = _tfds_images(builder, split, keys, channels)
+  return ArrayDomain(f"{name}:{split}:{keys[0]}", a), ArrayDomain(f"{name}:{split}:{keys[1]}", b)
 
 
 def unaligned_domains(data_config, split: str = "train"):

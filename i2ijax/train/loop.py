@@ -80,7 +80,13 @@ class StateShardings:
     self.data = NamedSharding(mesh, P("data"))
 
   def global_batch(self, local_batch: dict) -> dict:
+    """This process's rows of a batch -> global arrays split along 'data'."""
     return {k: jax.make_array_from_process_local_data(self.data, v) for k, v in local_batch.items()}
+
+  def replicate(self, host_arrays: dict) -> dict:
+    """Identical host arrays on every process -> global arrays replicated on all devices."""
+    return {k: jax.make_array_from_callback(v.shape, self.replicated, lambda index, v=v: v[index])
+            for k, v in host_arrays.items()}
 
 
 def compile_model(config, model, dataset_size, image_shapes, shardings: StateShardings):
@@ -125,7 +131,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   shardings = StateShardings(mesh)
   init, train_step, sample = compile_model(config, model, dataset_size, image_shapes, shardings)
-  rng = jax.device_put(jax.random.key(config.seed), shardings.replicated)
+  rng = jax.jit(lambda: jax.random.key(config.seed), out_shardings=shardings.replicated)()
   init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)
 
   manager = checkpoint.make_manager(workdir, config.max_to_keep)
@@ -142,7 +148,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if start == 0:
     writer.write_hparams({k: v for k, v in _flatten(config.to_dict()).items()})
   report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
-  fixed = shardings_put(sample_batch(model, config, config.num_sample_images), shardings)
+  fixed = shardings.replicate(sample_batch(model, config, config.num_sample_images))
   sample_dir = os.path.join(workdir, "samples")
 
   logging.info("Training %s for %d steps (%d examples per epoch, batch %d, %d devices)",
@@ -264,10 +270,6 @@ class StopSignal:
       signal.signal(sig, handler)
     self._previous = {}
     return False
-
-
-def shardings_put(batch: dict, shardings: StateShardings) -> dict:
-  return {k: jax.device_put(v, shardings.replicated) for k, v in batch.items()}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

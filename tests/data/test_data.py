@@ -140,3 +140,51 @@ def test_embedded_domains_are_disjoint_day_and_night():
   assert night[..., 2].mean() > night[..., 0].mean() + 10  # blue cast
   test_a, _ = day_night_domains(4, 40, "test")
   assert not any(np.array_equal(t, x) for t in test_a.arrays for x in a.arrays)
+
+
+def test_tfds_sources_read_prepared_sets(monkeypatch):
+  """The reading path on TFDS's mock data (random images shaped like the real features)."""
+  import tensorflow_datasets as tfds
+  from i2ijax.data import sources
+  monkeypatch.setattr(sources, "_tfds_is_prepared", lambda builder: True)
+  c = load_config("pix2pix")
+  c.data.source, c.data.tfds_name = "tfds", "div2k/bicubic_x4"
+  with pytest.raises(ValueError, match="tfds_input_key and config.data.tfds_target_key"):
+    sources.aligned_domains(c.data, "train")
+  c.data.tfds_input_key, c.data.tfds_target_key = "lr", "hr"
+  with tfds.testing.mock_data(num_examples=3):
+    a, b = sources.aligned_domains(c.data, "test")  # div2k has no test split: validation
+    assert len(a) == len(b) == 3 and a.name.endswith(":validation:lr")
+    assert a.load(0).dtype == np.uint8 and a.load(0).shape[2] == b.load(0).shape[2] == 3
+    c.data.tfds_target_key = "hi_res"
+    with pytest.raises(ValueError, match="no feature 'hi_res'; its features are"):
+      sources.aligned_domains(c.data, "train")
+    h = load_config("cyclegan", "horse2zebra")
+    a, b = unaligned_domains(h.data, "test")
+    assert len(a) == len(b) == 3 and a.load(1).shape[2] == 3
+
+
+def test_paired_tfds_source_fails_fast_offline(tmp_path):
+  from i2ijax.data.sources import aligned_domains
+  c = load_config("pix2pix")
+  c.data.source, c.data.tfds_name, c.data.tfds_data_dir = "tfds", "div2k/bicubic_x4", str(tmp_path)
+  c.data.tfds_input_key, c.data.tfds_target_key = "lr", "hr"
+  with pytest.raises(FileNotFoundError, match="div2k/bicubic_x4.*is not prepared.*aligned A|B"):
+    aligned_domains(c.data, "train")
+
+
+def test_embedded_paired_tasks():
+  from i2ijax.data.embedded import PAIRED_TEST_PHOTOS, PAIRED_TRAIN_PHOTOS, paired_domains
+  assert not set(PAIRED_TRAIN_PHOTOS) & set(PAIRED_TEST_PHOTOS)  # held-out photos
+  noisy, clean = paired_domains("denoising", 4, 64, "test")
+  diff = noisy.load(0).astype(float) - clean.load(0)
+  assert clean.load(0).shape == (64, 64, 3) and 15 < diff.std() < 30  # sigma 25, some clipping
+  low, high = paired_domains("super_resolution_4x", 2, 64, "train")
+  small = Image.fromarray(high.load(1)).resize((16, 16), Image.BICUBIC)
+  np.testing.assert_array_equal(low.load(1), np.asarray(small.resize((64, 64), Image.BICUBIC)))
+  gray, color = paired_domains("colorization", 2, 64, "train")
+  g = gray.load(0)
+  assert np.array_equal(g[..., 0], g[..., 1]) and not np.array_equal(color.load(0)[..., 0],
+                                                                     color.load(0)[..., 1])
+  with pytest.raises(ValueError, match="embedded_task='deblur' is not one of"):
+    paired_domains("deblur", 2, 64)

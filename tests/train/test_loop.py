@@ -1,6 +1,8 @@
 """The train loop end to end: outputs in the workdir, resume == uninterrupted, translate."""
 
+import logging
 import os
+
 import jax
 import numpy as np
 import pytest
@@ -74,19 +76,23 @@ def test_rerun_after_the_end_trains_no_further(runs):
   assert sorted(os.listdir(checkpoint.checkpoint_dir(runs["straight"]))) == before
 
 
-def test_translate_odd_sizes_gray_and_rgba(runs, tmp_path):
+def test_translate_single_folder_odd_sizes_gray_rgba_and_junk(runs, tmp_path, caplog):
   src = tmp_path / "in"
   src.mkdir()
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (77, 123, 3), dtype=np.uint8)).save(src / "rgb.jpg")
   Image.fromarray(rng.integers(0, 256, (41, 30), dtype=np.uint8), "L").save(src / "gray.png")
   Image.fromarray(rng.integers(0, 256, (33, 65, 4), dtype=np.uint8), "RGBA").save(src / "rgba.png")
+  (src / "notes.txt").write_text("not an image")
+  (src / "broken.png").write_bytes(b"\x89PNG broken")
   out = tmp_path / "out"
-  with pytest.warns(UserWarning) as record:
+  with caplog.at_level(logging.WARNING):
     written = translate_images(runs["straight"], str(src), str(out), "AtoB")
-  messages = " ".join(str(w.message) for w in record)
-  assert "gray.png: converting L image to RGB" in messages
-  assert "rgba.png: converting RGBA image to RGB" in messages
+  messages = [r.getMessage() for r in caplog.records]
+  assert f"{src}/gray.png: converted L to RGB" in messages
+  assert f"{src}/rgba.png: converted RGBA to RGB" in messages
+  assert any(m.startswith(f"skipping {src}/broken.png") for m in messages)
+  assert messages[-1] == f"{src}: 3 usable images, 2 skipped, 2 converted"
   sizes = {os.path.basename(p): Image.open(p).size for p in written}
   assert sizes == {"rgb.png": (123, 77), "gray.png": (30, 41), "rgba.png": (65, 33)}
   for p in written:
@@ -117,5 +123,8 @@ def test_translate_bad_inputs(runs, tmp_path):
   bad = tmp_path / "bad"
   bad.mkdir()
   (bad / "broken.png").write_bytes(b"not an image")
-  with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+  with pytest.raises(ValueError, match=r"no usable image in .*bad \(1 files: broken.png: "):
     translate_images(runs["straight"], str(bad), str(tmp_path / "o"))
+  assert not (tmp_path / "o").exists()  # nothing started
+  with pytest.raises(ValueError, match="cannot read image .*broken.png"):
+    translate_images(runs["straight"], str(bad / "broken.png"), str(tmp_path / "o"))

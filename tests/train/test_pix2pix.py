@@ -1,5 +1,6 @@
 """pix2pix: update order (D first), loss weights, batch norm path, paired data, the loop."""
 
+import logging
 import os
 
 import jax
@@ -89,7 +90,7 @@ def test_aligned_folder_layout(tmp_path):
   assert a.load(0).max() == 0 and b.load(0).min() == 200
 
 
-def test_loop_and_translate(tmp_path):
+def test_loop_and_translate(tmp_path, caplog):
   c = _config()
   c.num_train_steps, c.log_every_steps, c.sample_every_steps = 3, 1, 3
   c.checkpoint_every_steps, c.num_sample_images = 2, 1
@@ -98,8 +99,9 @@ def test_loop_and_translate(tmp_path):
   assert {"G_GAN", "G_L1", "D_real", "D_fake"} <= set(metrics)
   assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["2", "3"]
   Image.fromarray(np.full((50, 70), 128, np.uint8), "L").save(tmp_path / "g.png")
-  with pytest.warns(UserWarning, match="converting L image to RGB"):
+  with caplog.at_level(logging.WARNING):
     (out,) = translate_images(wd, str(tmp_path / "g.png"), str(tmp_path / "out"), "AtoB")
+  assert [r.getMessage() for r in caplog.records] == [f"{tmp_path}/g.png: converted L to RGB"]
   assert Image.open(out).size == (70, 50)
   with pytest.raises(ValueError, match=r"direction must be one of \['AtoB'\] for pix2pix"):
     translate_images(wd, str(tmp_path / "g.png"), str(tmp_path / "out"), "BtoA")
