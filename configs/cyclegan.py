@@ -51,6 +51,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.lambda_gp = 10.0  # only for gan_mode wgangp
   c.model.pool_size = 50
   c.model.param_dtype = "float32"  # parameters, optimizer state and image pools
+  c.model.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
+  c.model.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
 
   c.optimizer = official_optimizer()
   add_run_settings(c)

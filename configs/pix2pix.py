@@ -53,6 +53,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.gan_mode = "vanilla"
   c.model.lambda_L1 = 100.0
   c.model.param_dtype = "float32"
+  c.model.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
+  c.model.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
 
   c.optimizer = official_optimizer()
   add_run_settings(c)

@@ -71,7 +71,31 @@ def validate_gan_config(config, non_negative=()) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
   if config.batch_size < 1:
     raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  for key, valid in (("dtype", COMPUTE_DTYPES), ("param_dtype", PARAM_DTYPES)):
+    if m.get(key, "float32") not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
+  if m.get("remat", False) and not m.netG.startswith("resnet"):
+    raise ValueError(f"config.model.remat=True applies to the ResNet generators, not "
+                     f"netG={m.netG!r}")
   validate_data_config(config.data)
+
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+PARAM_DTYPES = ("float32", "float64")
+
+
+def precision(config) -> dict:
+  """Module dtype keywords from config.model: {"dtype": compute, "param_dtype": storage}.
+
+  `model.dtype = "bfloat16"` is mixed precision: convolutions and activations
+  in bfloat16, while parameters, optimizer state and image pools stay in
+  `model.param_dtype` (float32), norm statistics are reduced in float32, and
+  the networks return float32, so every loss is computed in float32.
+  """
+  m = config.model
+  dtype = m.get("dtype", "float32")  # (configs saved before the key existed)
+  return {"dtype": None if dtype == "float32" else jnp.dtype(dtype),
+          "param_dtype": jnp.dtype(m.param_dtype)}
 
 
 def gan_norm_metrics(g_grads, d_grads, g_params, d_params) -> dict:

@@ -26,7 +26,7 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.train.common import (apply_many, apply_module, gan_norm_metrics, init_module,
-                                 make_optimizers, validate_gan_config)
+                                 make_optimizers, precision, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -49,8 +49,8 @@ def build_models(config: ml_collections.ConfigDict) -> dict:
   """The four networks, by the official option names."""
   validate_config(config)
   m = config.model
-  dt = dict(param_dtype=jnp.dtype(m.param_dtype))
-  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, **dt)
+  dt = precision(config)
+  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, remat=m.get("remat", False), **dt)
   d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt)
   return {
       "G_A": make_generator(m.netG, output_nc=config.data.output_nc, **g),

@@ -27,7 +27,7 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.train.common import (apply_many, gan_norm_metrics, init_module, make_optimizers,
-                                 validate_gan_config)
+                                 precision, validate_gan_config)
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
 TRANSLATORS = {"AtoB": ("G", "input_nc")}  # direction -> (network, channels of its input)
@@ -61,10 +61,10 @@ def input_multiple(config) -> int:
 def build_models(config) -> dict:
   validate_config(config)
   m = config.model
-  dt = dict(param_dtype=jnp.dtype(m.param_dtype))
+  dt = precision(config)
   return {
       "G": make_generator(m.netG, output_nc=config.data.output_nc, ngf=m.ngf, norm=m.norm,
-                          use_dropout=m.use_dropout, **dt),
+                          use_dropout=m.use_dropout, remat=m.get("remat", False), **dt),
       "D": make_discriminator(m.netD, ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt),
   }
 

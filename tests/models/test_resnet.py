@@ -6,6 +6,7 @@ Parameter counts are the official junyanz/pytorch-CycleGAN-and-pix2pix ones
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from i2ijax.models.layers import count_params
@@ -73,3 +74,25 @@ def test_bad_names_raise():
   with pytest.raises(ValueError, match="norm must be one of"):
     make_generator("resnet_6blocks", norm="group").init(
         jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+
+
+def test_remat_keeps_parameters_outputs_and_gradients():
+  x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3), minval=-1, maxval=1)
+  plain = make_generator("resnet_6blocks", ngf=4, use_dropout=True)
+  remat = make_generator("resnet_6blocks", ngf=4, use_dropout=True, remat=True)
+  keys = {"params": jax.random.key(1), "dropout": jax.random.key(2)}
+  v = plain.init(keys, x)
+  v_remat = remat.init(keys, x)
+  assert jax.tree_util.tree_structure(v) == jax.tree_util.tree_structure(v_remat)
+
+  def loss(module, params):
+    y = module.apply({"params": params}, x, rngs={"dropout": jax.random.key(3)})
+    return jnp.mean(y**2)
+
+  l1, g1 = jax.value_and_grad(lambda p: loss(plain, p))(v["params"])
+  l2, g2 = jax.value_and_grad(lambda p: loss(remat, p))(v["params"])
+  assert float(l1) == pytest.approx(float(l2), rel=1e-6)
+  for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+  with pytest.raises(ValueError, match="remat applies to the ResNet generators"):
+    make_generator("unet_128", remat=True)
