@@ -40,7 +40,16 @@ def model_module(name: str):
 
 
 def make_mesh(devices=None) -> Mesh:
-  """A 1-D mesh named 'data' over `devices` (default: all devices of all processes)."""
+  """A 1-D mesh named 'data' over `devices` (default: all devices of all processes).
+
+  Devices are in `jax.devices()` order, which groups each process's devices
+  together, so process p's devices hold rows [p * local_batch, (p + 1) *
+  local_batch) of every global batch: exactly the rows `Batches` reads on
+  that process. A model axis later means reshaping the same devices to
+  (data, model) and naming that axis in the parameter shardings of
+  `StateShardings` (today every state leaf is replicated, P()); batches keep
+  P('data') and are then replicated along 'model'.
+  """
   devices = np.asarray(jax.devices() if devices is None else devices)
   return Mesh(devices.reshape(-1), ("data",))
 
