@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from i2ijax.models import layers
 from i2ijax.models.layers import ConvTranspose, Norm
 
 
@@ -16,7 +17,11 @@ from i2ijax.models.layers import ConvTranspose, Norm
     (5, 3, 2, 2, 4, 6),
     (3, 2, 0, 0, 3, 3),
 ])
-def test_conv_transpose_equals_dilated_convolution(k, s, p, op, h, w):
+@pytest.mark.parametrize("max_matmul_pixels", [0, 10**6], ids=["phase_kernel", "matmul"])
+def test_conv_transpose_equals_dilated_convolution(k, s, p, op, h, w, max_matmul_pixels,
+                                                   monkeypatch):
+  """Both CPU formulations (chosen by map size) equal the zero-inserting reference."""
+  monkeypatch.setattr(layers, "MATMUL_CONV_TRANSPOSE_MAX_PIXELS", max_matmul_pixels)
   x = jax.random.normal(jax.random.key(0), (2, h, w, 3))
   ct = ConvTranspose(4, k, s, p, op)
   v = ct.init(jax.random.key(1), x)
