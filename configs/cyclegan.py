@@ -12,7 +12,7 @@ random crop 256, horizontal flip; it reads the unaligned folder layout from
 
 import ml_collections
 
-from i2ijax.config_defaults import add_run_settings, official_optimizer
+from i2ijax.config_defaults import add_run_settings, official_networks, official_optimizer
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -36,23 +36,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.embedded_images = 64  # crops per domain of the embedded dataset
   c.data.prefetch = 2
 
-  c.model = ml_collections.ConfigDict()
-  c.model.netG = "resnet_9blocks"
-  c.model.ngf = 64
-  c.model.netD = "basic"
-  c.model.ndf = 64
-  c.model.n_layers_D = 3
-  c.model.norm = "instance"
-  c.model.use_dropout = False
-  c.model.gan_mode = "lsgan"
+  c.model = official_networks("resnet_9blocks", "instance", use_dropout=False, gan_mode="lsgan")
   c.model.lambda_A = 10.0
   c.model.lambda_B = 10.0
   c.model.lambda_identity = 0.5
   c.model.lambda_gp = 10.0  # only for gan_mode wgangp
   c.model.pool_size = 50
-  c.model.param_dtype = "float32"  # parameters, optimizer state and image pools
-  c.model.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
-  c.model.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
 
   c.optimizer = official_optimizer()
   add_run_settings(c)

@@ -15,7 +15,7 @@ Presets (`configs/pix2pix.py:NAME`):
 
 import ml_collections
 
-from i2ijax.config_defaults import add_run_settings, official_optimizer
+from i2ijax.config_defaults import add_run_settings, official_networks, official_optimizer
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -42,19 +42,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.embedded_task = "denoising"  # or super_resolution_4x, colorization (source=embedded)
   c.data.prefetch = 2
 
-  c.model = ml_collections.ConfigDict()
-  c.model.netG = "unet_256"
-  c.model.ngf = 64
-  c.model.netD = "basic"
-  c.model.ndf = 64
-  c.model.n_layers_D = 3
-  c.model.norm = "batch"
-  c.model.use_dropout = True
-  c.model.gan_mode = "vanilla"
+  c.model = official_networks("unet_256", "batch", use_dropout=True, gan_mode="vanilla")
   c.model.lambda_L1 = 100.0
-  c.model.param_dtype = "float32"
-  c.model.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
-  c.model.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
 
   c.optimizer = official_optimizer()
   add_run_settings(c)

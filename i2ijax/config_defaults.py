@@ -17,6 +17,26 @@ def official_optimizer() -> ml_collections.ConfigDict:
   return o
 
 
+def official_networks(netG: str, norm: str, use_dropout: bool,
+                      gan_mode: str) -> ml_collections.ConfigDict:
+  """The network options every model of the family shares: `--netG`, `--ngf 64`,
+  `--netD basic --ndf 64 --n_layers_D 3`, `--norm`, dropout and `--gan_mode`, plus
+  our precision (`param_dtype`, compute `dtype`) and `remat` switches."""
+  m = ml_collections.ConfigDict()
+  m.netG = netG
+  m.ngf = 64
+  m.netD = "basic"
+  m.ndf = 64
+  m.n_layers_D = 3
+  m.norm = norm
+  m.use_dropout = use_dropout
+  m.gan_mode = gan_mode
+  m.param_dtype = "float32"  # parameters, optimizer state and image pools
+  m.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
+  m.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
+  return m
+
+
 def add_run_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Logging, sampling and checkpointing intervals of the train loop."""
   c.log_every_steps = 100

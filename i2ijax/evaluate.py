@@ -40,7 +40,7 @@ def score(outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict:
           "psnr_per_image": per_psnr, "ssim_per_image": per_ssim}
 
 
-def test_pairs(config, split: str):
+def load_paired_split(config, split: str):
   """(inputs, targets): uint8 lists of the paired `split`, prepared as the official test does."""
   from i2ijax.data.sources import aligned_domains
   domain_a, domain_b = aligned_domains(config.data, split)
@@ -63,7 +63,7 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
                      "its config has no ground truth; translate a test folder with "
                      "`python -m i2ijax.translate` and score it with --input/--reference")
   translate, config, step = make_translator(workdir, "AtoB", step, train_mode=train_mode)
-  inputs, targets = test_pairs(config, split)
+  inputs, targets = load_paired_split(config, split)
   outputs = [translate(x) for x in inputs]
   report = {"workdir": workdir, "split": split, "step": step, "images": len(outputs),
             "mode": "train" if train_mode else "eval", "model": score(outputs, targets)}
