@@ -121,3 +121,37 @@ def cycle_loss(reconstructed, original):
 def identity_loss(mapped, original):
   """Identity mapping (Zhu et al. 2017, sec. 5.2; Taigman et al. 2017): E[||G(y) - y||_1]."""
   return l1_loss(mapped, original)
+
+
+# ---------------------------------------------------------------- regularisers and latent terms
+def r1_penalty(discriminator: Callable[[jax.Array], jax.Array], real) -> tuple[jax.Array, jax.Array]:
+  """Zero-centred R1 penalty on real images (Mescheder et al. 2018, eq. 9, without gamma).
+
+  0.5 * E_n[ ||d(sum_m D(x_m)) / d x_n||^2 ], the per-sample squared norm of
+  the gradient of the summed outputs, averaged over the batch, as the
+  official StarGAN v2 `r1_reg` (the caller weights it, lambda_reg = 1 there).
+  Returns (penalty, D(real)) so the same forward also gives the real logits.
+
+  Args:
+    discriminator: [N, ...] images -> outputs of any shape (logits of the real domain).
+    real: [N, H, W, C] real images.
+  """
+  out, vjp = jax.vjp(discriminator, real)
+  (grad,) = vjp(jnp.ones_like(out))
+  per_sample = jnp.sum(jnp.square(grad.astype(jnp.float32)).reshape(real.shape[0], -1), axis=1)
+  return 0.5 * jnp.mean(per_sample), out
+
+
+def style_reconstruction_loss(predicted_style, target_style):
+  """Style reconstruction (Choi et al. 2020, eq. 2): E[||s~ - E_y~(G(x, s~))||_1], per element mean."""
+  return l1_loss(predicted_style, target_style)
+
+
+def diversity_sensitive_loss(fake1, fake2):
+  """Style diversification (Choi et al. 2020, eq. 3): E[||G(x, s1) - G(x, s2)||_1].
+
+  The generator *maximises* it (its weight enters the generator loss with a
+  minus sign). As the official code, the second image is a constant
+  (stop_gradient): only the path through `fake1` is differentiated.
+  """
+  return l1_loss(fake1, jax.lax.stop_gradient(fake2))

@@ -1,6 +1,8 @@
 """Translate images with a trained model.
 
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
+python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=night
+    [--seed=3 | --reference=STYLE.jpg]        (StarGAN v2)
 
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) at its own
@@ -41,6 +43,8 @@ def load_state(workdir: str, config, step: int | None = None):
   model = model_module(config.model_name)
   c = config.data.crop_size
   shapes = {"A": (c, c, config.data.input_nc), "B": (c, c, config.data.output_nc)}
+  if hasattr(model, "image_shapes"):
+    shapes = model.image_shapes(config)
   abstract = jax.eval_shape(lambda k: model.create_state(config, k, shapes, 1), jax.random.key(0))
   sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   manager = checkpoint.make_manager(workdir, None)
@@ -64,17 +68,53 @@ def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
   return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
+def domain_index(config, domain) -> int:
+  """A target domain given as an index or a name (the data's domain names) -> its index."""
+  if domain is None:
+    raise ValueError(f"{config.model_name} translates into a target domain: pass --domain "
+                     f"(0..{config.model.num_domains - 1} or a domain name)")
+  if isinstance(domain, int) or str(domain).isdigit():
+    return int(domain)
+  from i2ijax.data.sources import multi_domain_sources
+  try:
+    names, _ = multi_domain_sources(config.data, "train")
+  except (OSError, ValueError) as e:
+    raise ValueError(f"cannot look up domain name {domain!r} ({e}); pass its index instead") from e
+  if domain not in names:
+    raise ValueError(f"unknown domain {domain!r}; the domains are {names}")
+  return names.index(domain)
+
+
 def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
-                    train_mode: bool = False):
+                    train_mode: bool = False, domain=None, seed: int = 0,
+                    reference: str | None = None):
   """(translate, config, step): `translate(uint8 [H, W, C]) -> uint8 [H, W, C_out]`.
 
   The network of `direction` from checkpoint `step` (default: newest) of
   `workdir`. By default it runs in eval mode (batch norm running averages,
   dropout off: the official `test.py --eval`); `train_mode` uses each image's
   own batch statistics and dropout instead (the official test default).
+  Multi-domain models (StarGAN v2) instead translate into `domain` (index or
+  name) with the style of latent `seed` or of the image file `reference`;
+  inputs are resized to the trained size (bilinear, as the official test
+  loader) and outputs have that size.
   """
   config = load_config(workdir)
   model = model_module(config.model_name)
+  if getattr(model, "MULTI_DOMAIN", False):
+    index = domain_index(config, domain)
+    model, state = load_state(workdir, config, step)
+    size = config.data.crop_size
+    to_input = lambda image: image_io.resize(image, size, size, image_io.Image.BILINEAR
+                                             ).astype(np.float32) / 127.5 - 1.0
+    ref = None if reference is None else to_input(image_io.load_image(reference, 3))
+    g = model.make_multi_domain_translator(config, state, index, seed=seed, reference=ref)
+
+    def translate(image: np.ndarray) -> np.ndarray:
+      return image_io.to_uint8(np.asarray(g(jnp.asarray(to_input(image)))))
+
+    translate.channels = 3
+    return translate, config, int(state.step)
   if direction not in model.TRANSLATORS:
     raise ValueError(f"direction must be one of {sorted(model.TRANSLATORS)} for "
                      f"{config.model_name}, got {direction!r}")
@@ -96,9 +136,12 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
 
 
 def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
-                     step: int | None = None) -> list[str]:
-  """Translates the image file or folder `inputs` into `output`; returns the written paths."""
-  translate, _, _ = make_translator(workdir, direction, step)
+                     step: int | None = None, **multi_domain) -> list[str]:
+  """Translates the image file or folder `inputs` into `output`; returns the written paths.
+
+  `multi_domain`: domain, seed, reference for StarGAN v2 (see `make_translator`).
+  """
+  translate, _, _ = make_translator(workdir, direction, step, **multi_domain)
   if os.path.isfile(inputs):
     paths = [inputs]
   else:  # the single-folder layout: unusable files are named and skipped before any work
@@ -129,13 +172,20 @@ def define_flags() -> None:
   flags.DEFINE_string("direction", "AtoB",
                       "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
+  flags.DEFINE_string("domain", None, "StarGAN v2: the target domain (index or name).")
+  flags.DEFINE_integer("seed", 0, "StarGAN v2: the latent code's seed (latent-guided style).")
+  flags.DEFINE_string("reference", None, "StarGAN v2: an image whose style is used "
+                      "(reference-guided) instead of a latent code.")
   flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
 def main(argv):
   del argv
+  multi_domain = {}
+  if FLAGS.domain is not None:
+    multi_domain = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference)
   written = translate_images(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction,
-                             FLAGS.step)
+                             FLAGS.step, **multi_domain)
   logging.info("wrote %d images to %s", len(written), FLAGS.output)
 
 

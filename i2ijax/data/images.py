@@ -138,35 +138,84 @@ def scan_folder(directory: str, channels: int = 3, min_size: int = 0,
   return scanned
 
 
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Bicubic resize of uint8 [H, W, C] (PIL, as torchvision's default on PIL images)."""
+def resize(image: np.ndarray, height: int, width: int,
+           resample: int = Image.BICUBIC) -> np.ndarray:
+  """Resize of uint8 [H, W, C] with PIL (bicubic by default, as the official pix2pix/CycleGAN)."""
   if image.shape[:2] == (height, width):
     return image
   mode = "L" if image.shape[2] == 1 else "RGB"
   out = Image.fromarray(image[..., 0] if mode == "L" else image, mode).resize(
-      (width, height), Image.BICUBIC)
+      (width, height), resample)
   out = np.asarray(out, np.uint8)
   return out[..., None] if out.ndim == 2 else out
 
 
-def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_size: int,
-               crop_size: int, flip: bool) -> np.ndarray:
-  """The official `get_transform` for training: uint8 [H, W, C] -> float32 in [-1, 1].
+# StarGAN v2's RandomResizedCrop(img_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)).
+RANDOM_RESIZED_CROP_SCALE = (0.8, 1.0)
+RANDOM_RESIZED_CROP_RATIO = (0.9, 1.1)
 
-  resize_and_crop: resize to load_size x load_size (bicubic), random crop
-    crop_size; crop: random crop crop_size; none: sides rounded to multiples
-    of 4. An image smaller than the crop is first upscaled (bicubic) so its
-    short side equals crop_size. Then a horizontal flip with probability 0.5 if `flip`, and
-    x / 127.5 - 1 (Normalize(0.5, 0.5)).
+
+def random_resized_crop_box(height: int, width: int, rng: np.random.Generator,
+                            scale=RANDOM_RESIZED_CROP_SCALE,
+                            ratio=RANDOM_RESIZED_CROP_RATIO) -> tuple[int, int, int, int]:
+  """(top, left, h, w) of torchvision's `RandomResizedCrop.get_params` for a height x width image.
+
+  Up to 10 tries of an area fraction uniform in `scale` and an aspect ratio
+  (w / h) log-uniform in `ratio`; a box that does not fit is retried. After
+  10 misses, the center crop of the whole image clamped to `ratio`.
   """
-  if mode == "resize_and_crop":
+  area = height * width
+  log_ratio = (np.log(ratio[0]), np.log(ratio[1]))
+  for _ in range(10):
+    target_area = area * rng.uniform(scale[0], scale[1])
+    aspect = float(np.exp(rng.uniform(log_ratio[0], log_ratio[1])))
+    w = int(round(np.sqrt(target_area * aspect)))
+    h = int(round(np.sqrt(target_area / aspect)))
+    if 0 < w <= width and 0 < h <= height:
+      top = int(rng.integers(0, height - h + 1))
+      left = int(rng.integers(0, width - w + 1))
+      return top, left, h, w
+  in_ratio = width / height
+  if in_ratio < min(ratio):
+    w, h = width, int(round(width / min(ratio)))
+  elif in_ratio > max(ratio):
+    w, h = int(round(height * max(ratio))), height
+  else:
+    w, h = width, height
+  return (height - h) // 2, (width - w) // 2, h, w
+
+
+def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_size: int,
+               crop_size: int, flip: bool, randcrop_prob: float = 0.5) -> np.ndarray:
+  """The official training transforms: uint8 [H, W, C] -> float32 [h, w, C] in [-1, 1].
+
+  pix2pix / CycleGAN (`get_transform`):
+    resize_and_crop: resize to load_size x load_size (bicubic), random crop
+      crop_size; crop: random crop crop_size; none: sides rounded to
+      multiples of 4. An image smaller than the crop is first upscaled
+      (bicubic) so its short side equals crop_size.
+  StarGAN v2 (`get_train_loader`), img_size = crop_size, load_size unused:
+    random_resized_crop: with probability `randcrop_prob` a
+      RandomResizedCrop(crop_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)) (see
+      `random_resized_crop_box`), then a resize to crop_size x crop_size;
+      both bilinear, so the output is always crop_size x crop_size.
+  Then a horizontal flip with probability 0.5 if `flip`, and x / 127.5 - 1
+  (Normalize(0.5, 0.5)).
+  """
+  if mode == "random_resized_crop":
+    if rng.random() < randcrop_prob:
+      top, left, h, w = random_resized_crop_box(image.shape[0], image.shape[1], rng)
+      image = resize(image[top:top + h, left:left + w], crop_size, crop_size, Image.BILINEAR)
+    image = resize(image, crop_size, crop_size, Image.BILINEAR)
+  elif mode == "resize_and_crop":
     image = resize(image, load_size, load_size)
   elif mode == "none":
     h, w = image.shape[:2]
     image = resize(image, max(4, round(h / 4) * 4), max(4, round(w / 4) * 4))
   elif mode != "crop":
-    raise ValueError(f"data.preprocess must be resize_and_crop, crop or none, got {mode!r}")
-  if mode != "none":
+    raise ValueError("data.preprocess must be resize_and_crop, crop, none or random_resized_crop, "
+                     f"got {mode!r}")
+  if mode in ("resize_and_crop", "crop"):
     h, w = image.shape[:2]
     if h < crop_size or w < crop_size:  # too small to crop: upscale the short side to crop_size
       scale = crop_size / min(h, w)

@@ -70,25 +70,78 @@ class PairedExamples:
     return {"A": self.transform(self.a.load(i), rng()), "B": self.transform(self.b.load(i), rng())}
 
 
+class MultiDomainExamples:
+  """StarGAN v2's training data (source + reference loaders) as a function of the example index.
+
+  `sources[k]` is domain k (label k; for folders, the k-th sub-folder in
+  sorted order). Example g is
+    x_src, y_src: a source image and its domain;
+    x_ref, x_ref2, y_ref: two images of one reference domain y_ref,
+  each x float32 [H, W, C] in [-1, 1] with its own random transform, each y
+  an np.int32 scalar (so `Batches` stacks them into int32 [N]).
+  Source and reference are drawn independently, each balanced over domains
+  (a uniform domain, then a uniform image of it: the distribution of the
+  official WeightedRandomSampler with weights 1/|domain|, with replacement).
+  x_ref2 is x_ref's partner in a fixed random permutation of its domain (the
+  official ReferenceDataset's `random.sample`; a fixed point pairs an image
+  with itself, as there). An epoch is `size` = the total number of images.
+  Example g depends only on (seed, g).
+  """
+
+  def __init__(self, sources, *, seed: int, transform: Callable):
+    self.domains = list(sources)
+    if len(self.domains) < 2:
+      raise ValueError(f"multi-domain data needs at least 2 domains, got {len(self.domains)}")
+    for d in self.domains:
+      if not len(d):
+        raise ValueError(f"domain {d.name} has no images")
+    self.domain_names = [d.name for d in self.domains]
+    self.num_domains = len(self.domains)
+    self.seed = seed
+    self.transform = transform
+    self.size = sum(len(d) for d in self.domains)
+    self._partners = [np.random.default_rng([seed, k, 3]).permutation(len(d))
+                      for k, d in enumerate(self.domains)]
+
+  def __call__(self, g: int) -> dict:
+    rng = np.random.default_rng([self.seed, g, 2])
+    y_src = int(rng.integers(self.num_domains))
+    i_src = int(rng.integers(len(self.domains[y_src])))
+    y_ref = int(rng.integers(self.num_domains))
+    i_ref = int(rng.integers(len(self.domains[y_ref])))
+    i_ref2 = int(self._partners[y_ref][i_ref])
+    src, ref = self.domains[y_src], self.domains[y_ref]
+    return {"x_src": self.transform(src.load(i_src), rng), "y_src": np.int32(y_src),
+            "x_ref": self.transform(ref.load(i_ref), rng),
+            "x_ref2": self.transform(ref.load(i_ref2), rng), "y_ref": np.int32(y_ref)}
+
+
 def make_transform(data_config) -> Callable:
   """The training preprocessing of `data_config` as `(uint8 image, rng) -> float32`."""
   validate_data_config(data_config)
   def transform(image, rng):
     return preprocess(image, rng, mode=data_config.preprocess, load_size=data_config.load_size,
-                      crop_size=data_config.crop_size, flip=data_config.flip)
+                      crop_size=data_config.crop_size, flip=data_config.flip,
+                      randcrop_prob=data_config.get("randcrop_prob", 0.5))
   return transform
+
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "none", "random_resized_crop")
 
 
 def validate_data_config(d) -> None:
   """Raises ValueError naming the `config.data` key of an impossible value."""
-  if d.preprocess not in ("resize_and_crop", "crop", "none"):
+  if d.preprocess not in PREPROCESS_MODES:
     raise ValueError(f"config.data.preprocess={d.preprocess!r} is not one of "
-                     "['resize_and_crop', 'crop', 'none']")
+                     f"{list(PREPROCESS_MODES)}")
   if d.preprocess != "none" and d.crop_size < 1:
     raise ValueError(f"config.data.crop_size={d.crop_size} must be positive")
   if d.preprocess == "resize_and_crop" and d.crop_size > d.load_size:
     raise ValueError(f"config.data.crop_size={d.crop_size} is larger than "
                      f"config.data.load_size={d.load_size}")
+  randcrop_prob = d.get("randcrop_prob", 0.5)
+  if not 0.0 <= randcrop_prob <= 1.0:
+    raise ValueError(f"config.data.randcrop_prob={randcrop_prob} must be in [0, 1]")
 
 
 class Batches:

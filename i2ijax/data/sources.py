@@ -1,8 +1,12 @@
 """Where images come from: folders, TFDS, or the embedded photos.
 
 A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`.
+Two domains (A, B) for pix2pix / CycleGAN (`aligned_domains`,
+`unaligned_domains`); K >= 2 labelled domains for StarGAN v2
+(`multi_domain_sources`).
 """
 
+import io
 import os
 from typing import Protocol
 
@@ -64,6 +68,30 @@ class ArrayDomain:
 
   def load(self, i):
     return self.arrays[i]
+
+
+class EncodedDomain:
+  """Encoded image files (PNG, JPEG... bytes) held in memory and decoded on `load`.
+
+  A TFDS split is kept this way rather than decoded: a few GB of JPEG
+  instead of tens of GB of pixels for a dataset like AFHQ or CelebA-HQ.
+  """
+
+  def __init__(self, name: str, encoded, channels: int = 3):
+    self.name = name
+    self.encoded = list(encoded)
+    self.channels = channels
+    if not self.encoded:
+      raise ValueError(f"domain {name} has no images")
+
+  def __len__(self):
+    return len(self.encoded)
+
+  def load(self, i):
+    try:
+      return image_io.read_image(io.BytesIO(self.encoded[i]), self.channels)[0]
+    except ValueError as e:
+      raise ValueError(f"cannot decode image {i} of {self.name}: {e.__cause__ or e}") from e
 
 
 class AlignedHalfDomain(FolderDomain):
@@ -156,9 +184,8 @@ def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
   return image.astype(np.uint8)
 
 
-def _tfds_images(builder, split: str, keys, channels) -> list[list[np.ndarray]]:
-  """[[images of keys[0]], [images of keys[1]], ...] of one split, converted to `channels`."""
-  import tensorflow_datasets as tfds
+def _tfds_check(builder, split: str, keys) -> None:
+  """ValueError unless `builder` has the split (when split metadata exists) and the features."""
   if builder.info.splits and split not in builder.info.splits:  # (split metadata may be absent)
     raise ValueError(f"TFDS dataset {builder.info.full_name} has no split {split!r}; it has "
                      f"{sorted(builder.info.splits)}")
@@ -167,6 +194,12 @@ def _tfds_images(builder, split: str, keys, channels) -> list[list[np.ndarray]]:
     if key not in features:
       raise ValueError(f"TFDS dataset {builder.info.full_name} has no feature {key!r}; its "
                        f"features are {sorted(features)}")
+
+
+def _tfds_images(builder, split: str, keys, channels) -> list[list[np.ndarray]]:
+  """[[images of keys[0]], [images of keys[1]], ...] of one split, converted to `channels`."""
+  import tensorflow_datasets as tfds
+  _tfds_check(builder, split, keys)
   out = [[] for _ in keys]
   for ex in tfds.as_numpy(builder.as_dataset(split=split)):
     for images, key, ch in zip(out, keys, channels):
@@ -219,3 +252,108 @@ def unaligned_domains(data_config, split: str = "train"):
     n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 8)
     return day_night_domains(n, data_config.load_size, split)
   raise ValueError(f"config.data.source must be folder, tfds or embedded, got {source!r}")
+
+
+def folder_multi_domains(path: str, split: str, channels: int = 3):
+  """StarGAN v2's layout: `path/{split}/<domain>/**` images, domains in sorted folder order.
+
+  Returns (names, [FolderDomain, ...]); label k is `names[k]`. For split
+  "test" a missing test/ folder falls back to val/. Hidden sub-folders
+  (".name") are ignored; fewer than 2 domain folders is an error.
+  """
+  if not path:
+    raise ValueError("config.data.path is empty: set --config.data.path to a directory with "
+                     f"{split}/<domain>/ sub-folders (or use data.source=embedded or tfds)")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"config.data.path={path!r} is not a directory")
+  directory = os.path.join(path, split)
+  if split == "test" and not os.path.isdir(directory):
+    directory = os.path.join(path, "val")
+  if not os.path.isdir(directory):
+    tried = "test/ (or val/)" if split == "test" else f"{split}/"
+    raise FileNotFoundError(f"config.data.path={path!r} has no {tried} folder (the multi-domain "
+                            f"layout: train/<domain>/ and val/<domain>/ with images)")
+  entries = sorted(os.listdir(directory))
+  names = [e for e in entries if os.path.isdir(os.path.join(directory, e)) and e[0] != "."]
+  if len(names) < 2:
+    others = [e for e in entries if e not in names]
+    raise ValueError(
+        f"{directory} has {len(names)} domain folder(s) {names} (and {len(others)} other "
+        f"entries{': ' + ', '.join(others[:5]) if others else ''}): multi-domain data needs one "
+        f"sub-folder per domain, at least 2 (e.g. {split}/cat/ and {split}/dog/)")
+  return names, [FolderDomain(os.path.join(directory, n), channels) for n in names]
+
+
+def tfds_labeled_domains(name: str, data_dir: str, split: str, image_key: str = "image",
+                         label_key: str = "label", channels: int = 3):
+  """One domain per class of the ClassLabel feature `label_key` of a prepared TFDS dataset.
+
+  Returns (class names, [domain, ...]) in label order, the images of
+  feature `image_key` (an Image feature is kept encoded, see
+  `EncodedDomain`). "test" falls back to "validation" where a dataset has
+  no "test" split. Nothing is downloaded: an unprepared dataset fails at once.
+  """
+  import tensorflow_datasets as tfds
+  builder = _tfds_builder(name, data_dir, "train/<domain>/ folders")
+  if split == "val" or (split == "test" and "test" not in builder.info.splits):
+    split = "validation"
+  _tfds_check(builder, split, (image_key, label_key))
+  features = builder.info.features
+  label = features[label_key]
+  if not isinstance(label, tfds.features.ClassLabel):
+    raise ValueError(f"feature {label_key!r} of TFDS dataset {builder.info.full_name} is "
+                     f"{type(label).__name__}, not a ClassLabel: set config.data.tfds_label_key "
+                     "to the class-label feature that names the domains")
+  encoded = isinstance(features[image_key], tfds.features.Image)
+  decoders = {image_key: tfds.decode.SkipDecoding()} if encoded else None
+  per_class = [[] for _ in range(label.num_classes)]
+  for ex in tfds.as_numpy(builder.as_dataset(split=split, decoders=decoders)):
+    image = ex[image_key]
+    per_class[int(ex[label_key])].append(image if encoded else _to_channels(image, channels))
+  names = list(label.names)
+  for n, images in zip(names, per_class):
+    if not images:
+      raise ValueError(f"TFDS dataset {builder.info.full_name} split {split!r} has no example "
+                       f"of class {n!r} ({label_key}={names.index(n)}): every class is a domain")
+  full = f"{name}:{split}"
+  domains = [EncodedDomain(f"{full}:{n}", images, channels) if encoded
+             else ArrayDomain(f"{full}:{n}", images) for n, images in zip(names, per_class)]
+  return names, domains
+
+
+def multi_domain_sources(data_config, split: str = "train", num_domains: int | None = None):
+  """(domain names, [domain, ...]) with label k = index k, for `data_config.source`:
+
+  folder: `data.path/{split}/<domain>/` (`folder_multi_domains`);
+  tfds: the classes of `data.tfds_label_key` (default "label") of
+    `data.tfds_name`, images `data.tfds_image_key` (default "image");
+  embedded: `embedded.style_domains` (day / night / duotone), with
+    `data.embedded_images` per domain for train, a quarter (at least 4)
+    for other splits, at `data.load_size` px.
+  If `num_domains` (config.model.num_domains) is given, it must equal the number found.
+  """
+  channels = data_config.get("input_nc", 3)
+  source = data_config.source
+  if source == "folder":
+    names, domains = folder_multi_domains(data_config.path, split, channels)
+    where = os.path.dirname(domains[0].name)  # (val/ where test/ fell back to it)
+  elif source == "tfds":
+    names, domains = tfds_labeled_domains(
+        data_config.tfds_name, data_config.get("tfds_data_dir", ""), split,
+        data_config.get("tfds_image_key", "image"), data_config.get("tfds_label_key", "label"),
+        channels)
+    where = f"TFDS dataset {data_config.tfds_name!r}"
+  elif source == "embedded":
+    from i2ijax.data.embedded import style_domains
+    if channels != 3:
+      raise ValueError(f"the embedded dataset is RGB: config.data.input_nc={channels} must be 3")
+    n = data_config.embedded_images
+    names, domains = style_domains(n if split == "train" else max(4, n // 4), data_config.load_size,
+                                   split)
+    where = "the embedded dataset"
+  else:
+    raise ValueError(f"config.data.source must be folder, tfds or embedded, got {source!r}")
+  if num_domains is not None and num_domains != len(names):
+    raise ValueError(f"config.model.num_domains={num_domains} but {where} has {len(names)} "
+                     f"domains {names}: set config.model.num_domains={len(names)}")
+  return names, domains

@@ -264,3 +264,49 @@ def leaky_relu(x, slope: float = 0.2):
   return nn.leaky_relu(x, negative_slope=slope)
 
 
+
+
+def torch_default_params(params: Any, key: jax.Array) -> Any:
+  """Re-draws a flax param tree as freshly constructed PyTorch modules would hold it.
+
+  Conv2d/Linear (`kernel`, optional `bias`): kernel ~ U(-b, b) (kaiming_uniform
+  with a = sqrt(5)) and bias ~ U(-b, b), b = 1 / sqrt(fan_in), fan_in the
+  product of all kernel dims but the last (flax kernels end in the output
+  features). Norm layers (`scale`, `bias` without a kernel): ones and zeros.
+  Used where an official model keeps a copy made before its custom init
+  (StarGAN v2's EMA networks).
+  """
+  leaves = []
+
+  def walk(node, path):
+    if isinstance(node, dict) or hasattr(node, "items"):
+      node = dict(node)
+      if "kernel" in node:
+        fan_in = int(np.prod(node["kernel"].shape[:-1]))
+        leaves.append((path, fan_in, node))
+        return
+      if "scale" in node:
+        leaves.append((path, 0, node))
+        return
+      for k, v in node.items():
+        walk(v, path + (k,))
+
+  walk(params, ())
+  keys = iter(jax.random.split(key, 2 * max(1, len(leaves))))
+  new = {}
+  for path, fan_in, node in leaves:
+    out = {}
+    for name, value in node.items():
+      if fan_in:
+        b = 1.0 / np.sqrt(fan_in)
+        out[name] = jax.random.uniform(next(keys), value.shape, value.dtype, -b, b)
+      else:
+        out[name] = (jnp.ones if name == "scale" else jnp.zeros)(value.shape, value.dtype)
+    new[path] = out
+
+  def rebuild(node, path):
+    if path in new:
+      return new[path]
+    return {k: rebuild(v, path + (k,)) for k, v in dict(node).items()}
+
+  return rebuild(params, ())

@@ -6,7 +6,8 @@ A model module (see `MODELS`) provides
   create_state(config, key, image_shapes, dataset_size) -> state
   make_train_step(config, dataset_size) -> (state, batch, rng) -> (state, metrics)
   make_sample_fn(config) -> (state, batch, rng) -> {name: images}
-  SAMPLE_ROWS: the names shown on each row of a sample grid.
+  SAMPLE_ROWS: the names shown on each row of a sample grid, or
+    sample_grids(images) -> {grid name: uint8 image} for other layouts.
   TRANSLATORS: {direction: (network name, config.data key of its input channels)}.
   input_multiple(config): image sides the generators accept are multiples of it.
 The loop builds a `Mesh` over all devices with one 'data' axis, creates the
@@ -30,7 +31,8 @@ from i2ijax import checkpoint
 from i2ijax.data.images import make_grid, save_image, to_uint8
 from i2ijax.data.pipeline import Batches
 
-MODELS = {"cyclegan": "i2ijax.train.cyclegan", "pix2pix": "i2ijax.train.pix2pix"}
+MODELS = {"cyclegan": "i2ijax.train.cyclegan", "pix2pix": "i2ijax.train.pix2pix",
+          "stargan_v2": "i2ijax.train.stargan_v2"}
 
 
 def model_module(name: str):
@@ -70,6 +72,13 @@ def sample_batch(model, config, n: int) -> dict:
     examples, _, _ = model.make_examples(config, "train", seed=12345)
   items = [examples(i) for i in range(n)]
   return {k: np.stack([e[k] for e in items]) for k in items[0]}
+
+
+def sample_grids(model, images: dict) -> dict:
+  """{grid name: uint8 image} of one sampling: the model's own layouts, or its SAMPLE_ROWS."""
+  if hasattr(model, "sample_grids"):
+    return model.sample_grids(images)
+  return {"samples": sample_grid(images, model.SAMPLE_ROWS)}
 
 
 def sample_grid(images: dict, rows) -> np.ndarray:
@@ -186,10 +195,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
                        "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())), rate,
                        time.strftime("%H:%M:%S", time.gmtime(eta)))
         if done % config.sample_every_steps == 0 or done == num_steps:
-          grid = sample_grid(jax.device_get(sample(state, fixed, rng)), model.SAMPLE_ROWS)
-          writer.write_images(done, {"samples": grid[None]})
+          grids = sample_grids(model, jax.device_get(sample(state, fixed, rng)))
+          writer.write_images(done, {k: g[None] for k, g in grids.items()})
           if jax.process_index() == 0:
-            save_image(grid, os.path.join(sample_dir, f"step_{done:08d}.png"))
+            for name, grid in grids.items():
+              prefix = "" if name == "samples" else f"{name}_"
+              save_image(grid, os.path.join(sample_dir, f"{prefix}step_{done:08d}.png"))
         if stop.requested:
           break
         if done % config.checkpoint_every_steps == 0 and done != num_steps:

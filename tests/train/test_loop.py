@@ -12,17 +12,12 @@ from i2ijax import checkpoint
 from i2ijax.train import cyclegan
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state, translate_images
-from tests.conftest import tiny_cyclegan_config
+from tests.conftest import (assert_same_states, short_run, tiny_cyclegan_config,
+                            train_straight_and_resumed)
 
 
 def _config(steps):
-  c = tiny_cyclegan_config(32)
-  c.num_train_steps = steps
-  c.log_every_steps = 2
-  c.sample_every_steps = 4
-  c.checkpoint_every_steps = 2
-  c.max_to_keep = 2
-  c.num_sample_images = 2
+  c = short_run(tiny_cyclegan_config(32), steps)
   c.model.pool_size = 3  # fills within the first run, so resuming must restore its contents
   return c
 
@@ -30,13 +25,7 @@ def _config(steps):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   """An 8-step run, and a 4-step run resumed to 8 steps."""
-  base = tmp_path_factory.mktemp("loop")
-  straight, resumed = str(base / "straight"), str(base / "resumed")
-  train_and_evaluate(_config(8), straight)
-  train_and_evaluate(_config(4), resumed)
-  first_half = sorted(os.listdir(checkpoint.checkpoint_dir(resumed)))
-  metrics = train_and_evaluate(_config(8), resumed)
-  return {"straight": straight, "resumed": resumed, "first_half": first_half, "metrics": metrics}
+  return train_straight_and_resumed(_config, tmp_path_factory.mktemp("loop"), 8, 4)
 
 
 def _leaves(workdir):
@@ -60,14 +49,10 @@ def test_workdir_has_checkpoints_events_samples_and_config(runs):
 
 def test_resume_equals_uninterrupted(runs):
   assert runs["first_half"] == ["2", "4"]
-  straight, s1 = _leaves(runs["straight"])
-  resumed, s2 = _leaves(runs["resumed"])
-  assert int(s1.step) == int(s2.step) == 8
+  _, s2 = _leaves(runs["resumed"])
+  assert int(s2.step) == 8
   assert int(s2.pool_A.count) == 3
-  assert len(straight) == len(resumed) > 100
-  for (path, a), (_, b) in zip(straight, resumed):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6,
-                               err_msg=jax.tree_util.keystr(path))
+  assert assert_same_states(runs["straight"], runs["resumed"], _config(8)) > 100
 
 
 def test_rerun_after_the_end_trains_no_further(runs):

@@ -1,0 +1,336 @@
+"""StarGAN v2 (Choi et al. 2020): state, one pure train step, sampling grids.
+
+Follows `core/solver.py` of clovaai/stargan-v2. Networks: generator G,
+mapping network F, style encoder E, discriminator D (i2ijax.models.stargan_v2).
+A batch holds source images x [N, H, W, 3] in [-1, 1] with domains y [N],
+and two references x_ref, x_ref2 of one target domain y~ = y_ref [N]; the
+step draws z, z2 ~ N(0, I) [N, latent_dim] from its key. One iteration:
+
+1. D step, latent-guided: s~ = F(z, y~), fake = G(x, s~) (no gradient),
+   L_D = BCE(D(x, y), 1) + BCE(D(fake, y~), 0) + lambda_reg R1(D, x, y);
+2. D step, reference-guided: the same with s~ = E(x_ref, y~);
+3. G step, latent-guided (updates G, F and E), with s~ = F(z, y~), s~2 = F(z2, y~):
+   L_G = BCE(D(G(x, s~), y~), 1) + lambda_sty |E(G(x, s~), y~) - s~|
+         - lambda_ds |G(x, s~) - sg(G(x, s~2))| + lambda_cyc |G(G(x, s~), E(x, y)) - x|;
+4. G step, reference-guided (updates G only), s~ = E(x_ref, y~), s~2 = E(x_ref2, y~);
+5. EMA of G, F, E: ema <- param + beta (ema - param), beta 0.999;
+6. lambda_ds decays linearly from its initial value to 0 at ds_iter steps.
+
+Each network has its own Adam (beta 0, 0.99; weight decay 1e-4 coupled as
+PyTorch's; lr 1e-4, F 1e-6). G's Adam steps twice per iteration (3 and 4), D's
+twice (1 and 2), F's and E's once, as in the official solver. The EMA copies
+start from PyTorch's default init, not from the He init of the trained
+networks: the official code copies the networks before `he_init`.
+
+Calls that share a network and its parameters are batched (instance norm
+and everything else work per sample, so this is exact up to rounding).
+"""
+
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from i2ijax import losses
+from i2ijax.data.images import make_grid, to_uint8
+from i2ijax.models.layers import torch_default_params
+from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
+from i2ijax.train.common import COMPUTE_DTYPES, PARAM_DTYPES, adam, precision
+
+NETWORKS = ("G", "F", "E", "D")
+EMA_NETWORKS = ("G", "F", "E")
+TRANSLATORS = {"latent": ("G", "input_nc"), "reference": ("G", "input_nc")}
+MULTI_DOMAIN = True  # the translate CLI takes a target domain and a seed or a reference
+
+
+@flax.struct.dataclass
+class StarGANv2State:
+  step: jax.Array
+  params: dict  # {"G", "F", "E", "D"}
+  ema: dict  # {"G", "F", "E"}: moving averages used for sampling, evaluation and export
+  opt_state: dict  # one Adam state per network
+  batch_stats: dict  # {} for every network (no batch norm); kept for the shared tools
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the config key of any value the model cannot use."""
+  from i2ijax.data.pipeline import validate_data_config
+  m, d = config.model, config.data
+  size = d.crop_size
+  if size < 16 or size & (size - 1):
+    raise ValueError(f"config.data.crop_size={size} (the image size) must be a power of 2, "
+                     ">= 16: the networks halve it down to 4 x 4")
+  if m.num_domains < 2:
+    raise ValueError(f"config.model.num_domains={m.num_domains} must be >= 2")
+  for key in ("latent_dim", "style_dim", "hidden_dim", "max_conv_dim", "ds_iter"):
+    if m[key] < 1:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 1")
+  for key in ("lambda_reg", "lambda_cyc", "lambda_sty", "lambda_ds", "w_hpf", "dim_in"):
+    if m[key] < 0:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
+  if not 0.0 <= m.ema_beta <= 1.0:
+    raise ValueError(f"config.model.ema_beta={m.ema_beta!r} must be in [0, 1]")
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  for key, valid in (("dtype", COMPUTE_DTYPES), ("param_dtype", PARAM_DTYPES)):
+    if m[key] not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
+  if d.input_nc != 3 or d.output_nc != 3:
+    raise ValueError("StarGAN v2 translates RGB images: config.data.input_nc and "
+                     "config.data.output_nc must be 3")
+  validate_data_config(d)
+
+
+def input_multiple(config) -> int:
+  """StarGAN v2 works at its trained size; translate resizes inputs to it."""
+  return config.data.crop_size
+
+
+def build_models(config) -> dict:
+  validate_config(config)
+  m = config.model
+  kw = dict(img_size=config.data.crop_size, max_conv_dim=m.max_conv_dim,
+            dim_in=m.dim_in or None, **precision(config))
+  dt = precision(config)
+  return {
+      "G": Generator(style_dim=m.style_dim, w_hpf=m.w_hpf, **kw),
+      "F": MappingNetwork(m.num_domains, m.style_dim, m.hidden_dim, **dt),
+      "E": StyleEncoder(style_dim=m.style_dim, num_domains=m.num_domains, **kw),
+      "D": Discriminator(num_domains=m.num_domains, **kw),
+  }
+
+
+def make_optimizers(config) -> dict:
+  """One `torch.optim.Adam` per network: lr (F: f_lr), betas, coupled weight decay."""
+  o = config.optimizer
+  return {name: adam(o.f_lr if name == "F" else o.lr, o.beta1, o.beta2, o.weight_decay)
+          for name in NETWORKS}
+
+
+def create_state(config, key, image_shapes, dataset_size: int) -> StarGANv2State:
+  """Fresh networks (He init), their EMA copies (PyTorch default init) and Adam states."""
+  del dataset_size
+  models = build_models(config)
+  m = config.model
+  dtype = jnp.dtype(m.param_dtype)
+  x = jnp.zeros((1, *image_shapes["x_src"]), dtype)
+  y = jnp.zeros((1,), jnp.int32)
+  s = jnp.zeros((1, m.style_dim), dtype)
+  z = jnp.zeros((1, m.latent_dim), dtype)
+  inputs = {"G": (x, s), "F": (z, y), "E": (x, y), "D": (x, y)}
+  keys = jax.random.split(key, len(NETWORKS) + 1)
+  params = {name: models[name].init(k, *inputs[name])["params"]
+            for name, k in zip(NETWORKS, keys)}
+  ema_keys = jax.random.split(keys[-1], len(EMA_NETWORKS))
+  ema = {name: torch_default_params(params[name], k) for name, k in zip(EMA_NETWORKS, ema_keys)}
+  opts = make_optimizers(config)
+  return StarGANv2State(step=jnp.zeros((), jnp.int32), params=params, ema=ema,
+                        opt_state={n: opts[n].init(params[n]) for n in NETWORKS},
+                        batch_stats={n: {} for n in NETWORKS})
+
+
+def lambda_ds_at(config, step):
+  """The diversity weight during iteration `step` (0-based): linear from lambda_ds to 0 at ds_iter."""
+  m = config.model
+  return m.lambda_ds * jnp.maximum(0.0, 1.0 - step / m.ds_iter)
+
+
+def ema_update(ema, params, beta: float):
+  """`torch.lerp(param, ema, beta)` = param + beta (ema - param), leaf by leaf."""
+  return jax.tree_util.tree_map(lambda e, p: p + beta * (e - p), ema, params)
+
+
+def make_train_step(config, dataset_size: int):
+  """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
+
+  `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
+  resumed run draws exactly the latents an uninterrupted one would.
+  """
+  del dataset_size
+  models = build_models(config)
+  m = config.model
+  opts = make_optimizers(config)
+  G, F, E, D = (models[n] for n in NETWORKS)
+  apply = lambda net, p, *a: net.apply({"params": p}, *a)
+
+  def target_styles(params, latent_guided, z, z2, x_ref, x_ref2, y_trg):
+    """(s~, s~2) [N, style_dim] each, from the mapping network or the style encoder."""
+    two = lambda a, b: jnp.concatenate([a, b])
+    if latent_guided:
+      s = apply(F, params["F"], two(z, z2), two(y_trg, y_trg))
+    else:
+      s = apply(E, params["E"], two(x_ref, x_ref2), two(y_trg, y_trg))
+    return jnp.split(s, 2)
+
+  def d_loss_fn(d_params, x_real, y_org, x_fake, y_trg):
+    reg, real_logits = losses.r1_penalty(lambda x: apply(D, d_params, x, y_org), x_real)
+    fake_logits = apply(D, d_params, x_fake, y_trg)
+    real, fake = losses.vanilla_d_loss(real_logits, fake_logits)
+    return real + fake + m.lambda_reg * reg, {"real": real, "fake": fake, "reg": reg}
+
+  def g_loss_fn(trained, params, batch, z, z2, lambda_ds, latent_guided):
+    params = {**params, **trained}
+    x_real, y_org, y_trg = batch["x_src"], batch["y_src"], batch["y_ref"]
+    s_trg, s_trg2 = target_styles(params, latent_guided, z, z2, batch["x_ref"],
+                                  batch["x_ref2"], y_trg)
+    both = apply(G, params["G"], jnp.concatenate([x_real, x_real]),
+                 jnp.concatenate([s_trg, s_trg2]))
+    x_fake, x_fake2 = jnp.split(both, 2)
+    adv = losses.vanilla_g_loss(apply(D, params["D"], x_fake, y_trg))
+    # One style-encoder call for the style of the fake and of the source.
+    styles = apply(E, params["E"], jnp.concatenate([x_fake, x_real]),
+                   jnp.concatenate([y_trg, y_org]))
+    s_pred, s_org = jnp.split(styles, 2)
+    sty = losses.style_reconstruction_loss(s_pred, s_trg)
+    ds = losses.diversity_sensitive_loss(x_fake, x_fake2)
+    x_rec = apply(G, params["G"], x_fake, s_org)
+    cyc = losses.cycle_loss(x_rec, x_real)
+    total = adv + m.lambda_sty * sty - lambda_ds * ds + m.lambda_cyc * cyc
+    return total, {"adv": adv, "sty": sty, "ds": ds, "cyc": cyc}
+
+  def step_networks(params, opt_state, grads, names):
+    params, opt_state = dict(params), dict(opt_state)
+    for n in names:
+      updates, opt_state[n] = opts[n].update(grads[n], opt_state[n], params[n])
+      params[n] = optax.apply_updates(params[n], updates)
+    return params, opt_state
+
+  def train_step(state: StarGANv2State, batch, rng):
+    key = jax.random.fold_in(rng, state.step)
+    n = batch["x_src"].shape[0]
+    k1, k2 = jax.random.split(key)
+    z = jax.random.normal(k1, (n, m.latent_dim), jnp.float32)
+    z2 = jax.random.normal(k2, (n, m.latent_dim), jnp.float32)
+    x_real, y_org, y_trg = batch["x_src"], batch["y_src"], batch["y_ref"]
+    params, opt_state = state.params, state.opt_state
+    lambda_ds = lambda_ds_at(config, state.step)
+    metrics = {}
+
+    # 1-2. Discriminator: latent-guided, then reference-guided fakes (made
+    # with the same G before either D update; one batched G call).
+    s_lat = apply(F, params["F"], z, y_trg)
+    s_ref = apply(E, params["E"], batch["x_ref"], y_trg)
+    fakes = apply(G, params["G"], jnp.concatenate([x_real, x_real]),
+                  jnp.concatenate([s_lat, s_ref]))
+    fakes = jax.lax.stop_gradient(fakes)
+    d_grad_norms = []
+    for tag, x_fake in zip(("latent", "ref"), jnp.split(fakes, 2)):
+      (d_total, terms), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+          params["D"], x_real, y_org, x_fake, y_trg)
+      params, opt_state = step_networks(params, opt_state, {"D": d_grads}, ("D",))
+      metrics.update({f"D_{tag}_{k}": v for k, v in terms.items()})
+      d_grad_norms.append(optax.tree.norm(d_grads))
+
+    # 3. Generator, latent-guided: G, F and E are stepped.
+    trained = {k: params[k] for k in ("G", "F", "E")}
+    (g_total, terms), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        trained, params, batch, z, z2, lambda_ds, True)
+    params, opt_state = step_networks(params, opt_state, grads, ("G", "F", "E"))
+    metrics.update({f"G_latent_{k}": v for k, v in terms.items()})
+    g_grad_norm = optax.tree.norm(grads["G"])
+
+    # 4. Generator, reference-guided: only G is stepped (so only G is differentiated).
+    (g_total_ref, terms), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        {"G": params["G"]}, params, batch, z, z2, lambda_ds, False)
+    params, opt_state = step_networks(params, opt_state, grads, ("G",))
+    metrics.update({f"G_ref_{k}": v for k, v in terms.items()})
+
+    # 5. Moving averages.
+    ema = {k: ema_update(state.ema[k], params[k], m.ema_beta) for k in EMA_NETWORKS}
+    metrics.update({
+        "G_latent_total": g_total, "G_ref_total": g_total_ref, "lambda_ds": lambda_ds,
+        "D_grad_norm": d_grad_norms[-1], "G_grad_norm": g_grad_norm,
+        "G_param_norm": optax.tree.norm(params["G"]),
+        "D_param_norm": optax.tree.norm(params["D"]),
+    })
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema=ema)
+    return new_state, metrics
+
+  return train_step
+
+
+# ---------------------------------------------------------------- sampling
+def latents_per_domain(config) -> int:
+  return config.get("num_sample_latents", 3)
+
+
+def make_sample_fn(config):
+  """`(state, batch, rng) -> {"latent", "reference"}` image blocks, with the EMA networks.
+
+  latent [n, 1 + K * L, H, W, 3]: each source, then G(x, F(z_l, k)) for every
+    domain k and L fixed latents (the same z_l for every source and domain);
+  reference [n + 1, n + 1, H, W, 3]: a header line of blank + the n
+    references, then each source followed by G(x, E(ref_j, y_ref_j)) for every j.
+  """
+  models = build_models(config)
+  m = config.model
+  G, F, E = models["G"], models["F"], models["E"]
+  n_lat = latents_per_domain(config)
+
+  def sample(state: StarGANv2State, batch, rng):
+    p = state.ema
+    x = batch["x_src"]
+    n = x.shape[0]
+    k = m.num_domains
+    z = jax.random.normal(jax.random.fold_in(rng, 99), (n_lat, m.latent_dim), jnp.float32)
+    # Styles for every (domain, latent): [K * L, style_dim].
+    ys = jnp.repeat(jnp.arange(k, dtype=jnp.int32), n_lat)
+    styles = F.apply({"params": p["F"]}, jnp.tile(z, (k, 1)), ys)
+    cols = styles.shape[0]
+    xs = jnp.repeat(x, cols, axis=0)  # source-major
+    ss = jnp.tile(styles, (n, 1))
+    fake = G.apply({"params": p["G"]}, xs, ss).reshape(n, cols, *x.shape[1:])
+    latent = jnp.concatenate([x[:, None], fake], axis=1)
+    s_ref = E.apply({"params": p["E"]}, batch["x_ref"], batch["y_ref"])
+    fake_r = G.apply({"params": p["G"]}, jnp.repeat(x, n, axis=0), jnp.tile(s_ref, (n, 1)))
+    body = jnp.concatenate([x[:, None], fake_r.reshape(n, n, *x.shape[1:])], axis=1)
+    header = jnp.concatenate([jnp.ones_like(x[:1]), batch["x_ref"]])[None]
+    return {"latent": latent, "reference": jnp.concatenate([header, body], axis=0)}
+
+  return sample
+
+
+def sample_grids(images: dict) -> dict:
+  """{"latent": uint8 grid (source x domain/latent), "reference": uint8 grid (source x reference)}."""
+  return {name: make_grid([list(line) for line in to_uint8(np.asarray(block))])
+          for name, block in images.items()}
+
+
+def make_examples(config, split: str = "train", seed: int | None = None):
+  """(example function, dataset size, image shapes) of the multi-domain data."""
+  from i2ijax.data.pipeline import MultiDomainExamples, make_transform
+  from i2ijax.data.sources import multi_domain_sources
+  _, domains = multi_domain_sources(config.data, split, config.model.num_domains)
+  examples = MultiDomainExamples(domains, transform=make_transform(config.data),
+                                 seed=config.seed if seed is None else seed)
+  return examples, examples.size, image_shapes(config)
+
+
+def image_shapes(config) -> dict:
+  """{batch key: (H, W, C)} of the training images."""
+  size = config.data.crop_size
+  return {k: (size, size, 3) for k in ("x_src", "x_ref", "x_ref2")}
+
+
+def make_multi_domain_translator(config, state, domain: int, *, seed: int = 0, reference=None):
+  """`translate(float [H, W, 3] at img_size) -> float [H, W, 3]` into domain `domain`.
+
+  The EMA networks (as the official sampling and evaluation use); the style
+  is F(z, domain) with z ~ N(0, I) from `seed`, or E(reference, domain) for a
+  reference image (float [img_size, img_size, 3] in [-1, 1]).
+  """
+  models = build_models(config)
+  m = config.model
+  if not 0 <= domain < m.num_domains:
+    raise ValueError(f"domain {domain} is out of range: the model has {m.num_domains} domains")
+  p = state.ema
+  y = jnp.full((1,), domain, jnp.int32)
+  if reference is None:
+    z = jax.random.normal(jax.random.key(seed), (1, m.latent_dim), jnp.float32)
+    style = models["F"].apply({"params": p["F"]}, z, y)
+  else:
+    style = models["E"].apply({"params": p["E"]}, jnp.asarray(reference)[None], y)
+  g = jax.jit(lambda x: models["G"].apply({"params": p["G"]}, x[None], style)[0])
+  return g
