@@ -10,6 +10,8 @@ A model module (see `MODELS`) provides
     sample_grids(images) -> {grid name: uint8 image} for other layouts.
   TRANSLATORS: {direction: (network name, config.data key of its input channels)}.
   input_multiple(config): image sides the generators accept are multiples of it.
+  (A multi-domain model sets MULTI_DOMAIN = True and provides
+  make_multi_domain_translator and image_shapes instead of the last two.)
 The loop builds a `Mesh` over all devices with one 'data' axis, creates the
 state replicated on it, shards each global batch along 'data', resumes from
 the newest checkpoint in the workdir, and logs, samples and checkpoints.

@@ -41,8 +41,7 @@ from i2ijax.train.common import COMPUTE_DTYPES, PARAM_DTYPES, adam, precision
 
 NETWORKS = ("G", "F", "E", "D")
 EMA_NETWORKS = ("G", "F", "E")
-TRANSLATORS = {"latent": ("G", "input_nc"), "reference": ("G", "input_nc")}
-MULTI_DOMAIN = True  # the translate CLI takes a target domain and a seed or a reference
+MULTI_DOMAIN = True  # translate takes a target domain and a seed or a reference (no TRANSLATORS)
 
 
 @flax.struct.dataclass
@@ -83,17 +82,12 @@ def validate_config(config) -> None:
   validate_data_config(d)
 
 
-def input_multiple(config) -> int:
-  """StarGAN v2 works at its trained size; translate resizes inputs to it."""
-  return config.data.crop_size
-
-
 def build_models(config) -> dict:
   validate_config(config)
   m = config.model
-  kw = dict(img_size=config.data.crop_size, max_conv_dim=m.max_conv_dim,
-            dim_in=m.dim_in or None, **precision(config))
   dt = precision(config)
+  kw = dict(img_size=config.data.crop_size, max_conv_dim=m.max_conv_dim,
+            dim_in=m.dim_in or None, **dt)
   return {
       "G": Generator(style_dim=m.style_dim, w_hpf=m.w_hpf, **kw),
       "F": MappingNetwork(m.num_domains, m.style_dim, m.hidden_dim, **dt),
