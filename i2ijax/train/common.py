@@ -69,11 +69,7 @@ def validate_gan_config(config, non_negative=()) -> None:
   for key in non_negative:
     if m[key] < 0:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
-  if config.batch_size < 1:
-    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
-  for key, valid in (("dtype", COMPUTE_DTYPES), ("param_dtype", PARAM_DTYPES)):
-    if m.get(key, "float32") not in valid:
-      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
+  validate_batch_and_precision(config)
   if m.get("remat", False) and not m.netG.startswith("resnet"):
     raise ValueError(f"config.model.remat=True applies to the ResNet generators, not "
                      f"netG={m.netG!r}")
@@ -82,6 +78,16 @@ def validate_gan_config(config, non_negative=()) -> None:
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 PARAM_DTYPES = ("float32", "float64")
+
+
+def validate_batch_and_precision(config) -> None:
+  """config.batch_size >= 1 and known config.model.dtype / param_dtype; ValueError names the key."""
+  m = config.model
+  if config.batch_size < 1:
+    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
+  for key, valid in (("dtype", COMPUTE_DTYPES), ("param_dtype", PARAM_DTYPES)):
+    if m.get(key, "float32") not in valid:
+      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
 
 
 def precision(config) -> dict:

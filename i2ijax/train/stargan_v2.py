@@ -37,7 +37,7 @@ from i2ijax import losses
 from i2ijax.data.images import make_grid, to_uint8
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
-from i2ijax.train.common import COMPUTE_DTYPES, PARAM_DTYPES, adam, precision
+from i2ijax.train.common import adam, precision, validate_batch_and_precision
 
 NETWORKS = ("G", "F", "E", "D")
 EMA_NETWORKS = ("G", "F", "E")
@@ -71,11 +71,7 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
   if not 0.0 <= m.ema_beta <= 1.0:
     raise ValueError(f"config.model.ema_beta={m.ema_beta!r} must be in [0, 1]")
-  if config.batch_size < 1:
-    raise ValueError(f"config.batch_size={config.batch_size!r} must be >= 1")
-  for key, valid in (("dtype", COMPUTE_DTYPES), ("param_dtype", PARAM_DTYPES)):
-    if m[key] not in valid:
-      raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
+  validate_batch_and_precision(config)
   if d.input_nc != 3 or d.output_nc != 3:
     raise ValueError("StarGAN v2 translates RGB images: config.data.input_nc and "
                      "config.data.output_nc must be 3")
