@@ -155,3 +155,53 @@ def diversity_sensitive_loss(fake1, fake2):
   (stop_gradient): only the path through `fake1` is differentiated.
   """
   return l1_loss(fake1, jax.lax.stop_gradient(fake2))
+
+
+# ---------------------------------------------------------------- multi-scale and latent terms
+def multiscale_lsgan_d_loss(real_outputs, fake_outputs):
+  """MUNIT's `MsImageDis.calc_dis_loss`: sum over scales k of E[D_k(fake)^2] + E[(D_k(real) - 1)^2].
+
+  Args:
+    real_outputs, fake_outputs: lists of per-scale logit maps (finest first).
+  """
+  total = 0.0
+  for real, fake in zip(real_outputs, fake_outputs, strict=True):
+    r, f = lsgan_d_loss(real, fake)
+    total = total + r + f
+  return total
+
+
+def multiscale_lsgan_g_loss(fake_outputs):
+  """MUNIT's `MsImageDis.calc_gen_loss`: sum over scales k of E[(D_k(fake) - 1)^2]."""
+  return sum(lsgan_g_loss(fake) for fake in fake_outputs)
+
+
+def image_reconstruction_loss(reconstructed, original):
+  """Within-domain image reconstruction (Huang et al. 2018, eq. 1): E[||G(E(x)) - x||_1]."""
+  return l1_loss(reconstructed, original)
+
+
+def latent_reconstruction_loss(reconstructed, original):
+  """Latent reconstruction (Huang et al. 2018, eq. 2-3): E[||E(G(c, s)) - c||_1] for the
+  content code, likewise for the style code; per element mean. Both arguments are
+  differentiated, as in the official code (the target is not detached)."""
+  return l1_loss(reconstructed, original)
+
+
+def gaussian_kl_unit_variance(mean):
+  """UNIT's KL term (Liu et al. 2017, eq. 4, with the official unit-variance encoder):
+  KL(N(mu, I) || N(0, I)) up to a constant and scale, as the official `__compute_kl`:
+  E[mu^2], the mean over all elements."""
+  return jnp.mean(jnp.square(mean))
+
+
+def instance_normalized_feature_loss(features, target_features, eps: float = 1e-5):
+  """MUNIT's domain-invariant perceptual loss (`compute_vgg_loss`):
+  E[(IN(f(x)) - IN(f(y)))^2] with IN a non-affine instance norm over H, W of
+  NHWC features (eps 1e-5, biased variance)."""
+  def normalize(f):
+    f = f.astype(jnp.float32)
+    mean = jnp.mean(f, axis=(1, 2), keepdims=True)
+    var = jnp.var(f, axis=(1, 2), keepdims=True)
+    return (f - mean) * jax.lax.rsqrt(var + eps)
+  return jnp.mean(jnp.square(normalize(features) - normalize(target_features)))

@@ -89,6 +89,7 @@ class Conv(nn.Module):
     padding: pixels padded on each side.
     pad_mode: 'zero' or 'reflect'.
     use_bias: whether the conv has a bias.
+    kernel_init: kernel initialiser (default N(0, 0.02)); biases start at 0.
   """
 
   features: int
@@ -97,6 +98,7 @@ class Conv(nn.Module):
   padding: int = 0
   pad_mode: str = "zero"
   use_bias: bool = True
+  kernel_init: Callable = normal_init()
   dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
   param_dtype: Dtype = jnp.float32
 
@@ -115,7 +117,7 @@ class Conv(nn.Module):
     pads = ((p, p), (p, p)) if (crop or not reflect) else "VALID"
     y = nn.Conv(
         self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-        padding=pads, use_bias=self.use_bias, kernel_init=normal_init(),
+        padding=pads, use_bias=self.use_bias, kernel_init=self.kernel_init,
         dtype=self.dtype, param_dtype=self.param_dtype, name="conv")(x)
     return y[:, p:-p, p:-p] if crop else y
 
