@@ -3,6 +3,9 @@
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=night
     [--seed=3 | --reference=STYLE.jpg]        (StarGAN v2)
+python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
+    [--num_styles=K --seed=3 | --reference=STYLE.jpg | --interpolate=K
+     [--reference=FIRST.jpg,SECOND.jpg]]       (MUNIT; UNIT takes none of these)
 
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) at its own
@@ -12,7 +15,8 @@ cropped back. A folder is the official single-folder layout (every image under
 it, recursively): files that cannot be read are skipped and named, and
 grayscale, RGBA, CMYK or 16-bit inputs are converted to the model's channels,
 each with one warning, before anything is translated. Outputs are PNGs named
-after the inputs.
+after the inputs; where one input gives several outputs (MUNIT's styles or an
+interpolation) they are NAME_000.png, NAME_001.png, ...
 """
 
 import json
@@ -87,7 +91,7 @@ def domain_index(config, domain) -> int:
 
 def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
                     train_mode: bool = False, domain=None, seed: int = 0,
-                    reference: str | None = None):
+                    reference: str | None = None, num_styles: int = 1, interpolate: int = 0):
   """(translate, config, step): `translate(uint8 [H, W, C]) -> uint8 [H, W, C_out]`.
 
   The network of `direction` from checkpoint `step` (default: newest) of
@@ -98,10 +102,24 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
   name) with the style of latent `seed` or of the image file `reference`;
   inputs are resized to the trained size (bilinear, as the official test
   loader) and outputs have that size.
+  Multimodal two-domain models (MUNIT, UNIT) return a list of outputs per
+  image: `num_styles` random styles from `seed`, the style of each image of
+  the comma-separated `reference` files (example-guided), or `interpolate`
+  steps between two styles (two references, or two random codes).
   """
   config = load_config(workdir)
   model = model_module(config.model_name)
+  if getattr(model, "MULTIMODAL", False):
+    if domain is not None:
+      raise ValueError(f"{config.model_name} translates between two domains: use --direction "
+                       "(AtoB or BtoA), not --domain")
+    return _multimodal_translator(workdir, config, model, direction, step, seed=seed,
+                                  reference=reference, num_styles=num_styles,
+                                  interpolate=interpolate)
   if getattr(model, "MULTI_DOMAIN", False):
+    if num_styles != 1 or interpolate:
+      raise ValueError(f"{config.model_name} takes one style per run: --num_styles and "
+                       "--interpolate apply to MUNIT")
     index = domain_index(config, domain)
     model, state = load_state(workdir, config, step)
     size = config.data.crop_size
@@ -115,6 +133,9 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
 
     translate.channels = 3
     return translate, config, int(state.step)
+  if domain is not None or reference or num_styles != 1 or interpolate:
+    raise ValueError(f"{config.model_name} has one output per direction: --domain, --reference, "
+                     "--num_styles and --interpolate do not apply")
   if direction not in model.TRANSLATORS:
     raise ValueError(f"direction must be one of {sorted(model.TRANSLATORS)} for "
                      f"{config.model_name}, got {direction!r}")
@@ -135,11 +156,36 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
   return translate, config, int(state.step)
 
 
+def _multimodal_translator(workdir, config, model, direction, step, *, seed, reference,
+                           num_styles, interpolate):
+  """MUNIT / UNIT: `translate(uint8 [H, W, C]) -> [uint8 [H, W, C_out], ...]` at the input's size."""
+  if direction not in ("AtoB", "BtoA"):
+    raise ValueError(f"direction must be AtoB or BtoA for {config.model_name}, got {direction!r}")
+  _, state = load_state(workdir, config, step)
+  multiple = model.input_multiple(config)
+  target_nc = config.data.output_nc if direction == "AtoB" else config.data.input_nc
+  refs = []
+  for path in (reference.split(",") if reference else []):
+    image = image_io.load_image(path, target_nc).astype(np.float32) / 127.5 - 1.0
+    refs.append(pad_to_multiple(image, multiple))
+  g = model.make_style_translator(config, state, direction, seed=seed, num_styles=num_styles,
+                                  references=refs, interpolate=interpolate)
+
+  def translate(image: np.ndarray) -> list[np.ndarray]:
+    h, w = image.shape[:2]
+    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
+    return list(image_io.to_uint8(np.asarray(g(jnp.asarray(x)))[:, :h, :w]))
+
+  translate.channels = config.data.input_nc if direction == "AtoB" else config.data.output_nc
+  return translate, config, int(state.step)
+
+
 def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
                      step: int | None = None, **multi_domain) -> list[str]:
   """Translates the image file or folder `inputs` into `output`; returns the written paths.
 
-  `multi_domain`: domain, seed, reference for StarGAN v2 (see `make_translator`).
+  `multi_domain`: domain, seed, reference for StarGAN v2; seed, num_styles,
+  reference, interpolate for MUNIT (see `make_translator`).
   """
   translate, _, _ = make_translator(workdir, direction, step, **multi_domain)
   if os.path.isfile(inputs):
@@ -155,9 +201,16 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
       image = image_io.read_image(path, translate.channels)[0]
     name = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
                             else os.path.basename(path))[0] + ".png"
-    out_path = os.path.join(output, name)
-    image_io.save_image(translate(image), out_path)
-    written.append(out_path)
+    outputs = translate(image)
+    if isinstance(outputs, list):  # several per input: NAME_000.png, ... (one: NAME.png)
+      stem = name[:-len(".png")]
+      names = [name] if len(outputs) == 1 else [f"{stem}_{k:03d}.png" for k in range(len(outputs))]
+    else:
+      outputs, names = [outputs], [name]
+    for out, out_name in zip(outputs, names):
+      out_path = os.path.join(output, out_name)
+      image_io.save_image(out, out_path)
+      written.append(out_path)
   return written
 
 
@@ -174,16 +227,19 @@ def define_flags() -> None:
   flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
   flags.DEFINE_string("domain", None, "StarGAN v2: the target domain (index or name).")
   flags.DEFINE_integer("seed", 0, "StarGAN v2: the latent code's seed (latent-guided style).")
-  flags.DEFINE_string("reference", None, "StarGAN v2: an image whose style is used "
-                      "(reference-guided) instead of a latent code.")
+  flags.DEFINE_string("reference", None, "StarGAN v2 / MUNIT: an image whose style is used "
+                      "(reference-guided) instead of a latent code; MUNIT takes several, "
+                      "comma-separated (one output each; two for --interpolate).")
+  flags.DEFINE_integer("num_styles", 1, "MUNIT: random styles (from --seed) per input.")
+  flags.DEFINE_integer("interpolate", 0, "MUNIT: outputs along a line between two styles "
+                       "(two --reference images, or two random codes from --seed).")
   flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
 def main(argv):
   del argv
-  multi_domain = {}
-  if FLAGS.domain is not None:
-    multi_domain = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference)
+  multi_domain = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference,
+                      num_styles=FLAGS.num_styles, interpolate=FLAGS.interpolate)
   written = translate_images(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction,
                              FLAGS.step, **multi_domain)
   logging.info("wrote %d images to %s", len(written), FLAGS.output)

@@ -59,7 +59,36 @@ def tiny_stargan_v2_config(size: int = 32):
   return c
 
 
-TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config}
+def _tiny_munit_family(name: str, size: int):
+  c = load_config(name, "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size + 4
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.gen.dim = 8
+  c.model.gen.n_res = 1
+  c.model.dis.dim = 8
+  c.model.dis.n_layer = 2
+  c.batch_size = 2
+  if name == "munit":
+    c.model.gen.mlp_dim = 16
+    c.model.gen.style_dim = 4
+    c.num_sample_styles = 2
+  return c
+
+
+def tiny_munit_config(size: int = 32):
+  """The MUNIT quickstart preset shrunk to seconds-per-run networks."""
+  return _tiny_munit_family("munit", size)
+
+
+def tiny_unit_config(size: int = 32):
+  """The UNIT quickstart preset shrunk to seconds-per-run networks."""
+  return _tiny_munit_family("unit", size)
+
+
+TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
+                "munit": tiny_munit_config, "unit": tiny_unit_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):

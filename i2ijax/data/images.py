@@ -199,6 +199,10 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
       RandomResizedCrop(crop_size, scale=(0.8, 1.0), ratio=(0.9, 1.1)) (see
       `random_resized_crop_box`), then a resize to crop_size x crop_size;
       both bilinear, so the output is always crop_size x crop_size.
+  MUNIT / UNIT (`get_data_loader_folder`, new_size = load_size):
+    resize_short_and_crop: resize (bilinear) so the shorter side is
+      load_size, keeping the aspect ratio (the long side truncated as
+      torchvision's Resize(int) does), then a random crop of crop_size.
   Then a horizontal flip with probability 0.5 if `flip`, and x / 127.5 - 1
   (Normalize(0.5, 0.5)).
   """
@@ -209,13 +213,19 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
     image = resize(image, crop_size, crop_size, Image.BILINEAR)
   elif mode == "resize_and_crop":
     image = resize(image, load_size, load_size)
+  elif mode == "resize_short_and_crop":
+    h, w = image.shape[:2]
+    if h <= w:
+      image = resize(image, load_size, int(load_size * w / h), Image.BILINEAR)
+    else:
+      image = resize(image, int(load_size * h / w), load_size, Image.BILINEAR)
   elif mode == "none":
     h, w = image.shape[:2]
     image = resize(image, max(4, round(h / 4) * 4), max(4, round(w / 4) * 4))
   elif mode != "crop":
-    raise ValueError("data.preprocess must be resize_and_crop, crop, none or random_resized_crop, "
-                     f"got {mode!r}")
-  if mode in ("resize_and_crop", "crop"):
+    raise ValueError("data.preprocess must be resize_and_crop, crop, none, random_resized_crop "
+                     f"or resize_short_and_crop, got {mode!r}")
+  if mode in ("resize_and_crop", "crop", "resize_short_and_crop"):
     h, w = image.shape[:2]
     if h < crop_size or w < crop_size:  # too small to crop: upscale the short side to crop_size
       scale = crop_size / min(h, w)

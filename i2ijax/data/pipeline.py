@@ -126,7 +126,8 @@ def make_transform(data_config) -> Callable:
   return transform
 
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "none", "random_resized_crop")
+PREPROCESS_MODES = ("resize_and_crop", "crop", "none", "random_resized_crop",
+                    "resize_short_and_crop")
 
 
 def validate_data_config(d) -> None:
@@ -136,7 +137,7 @@ def validate_data_config(d) -> None:
                      f"{list(PREPROCESS_MODES)}")
   if d.preprocess != "none" and d.crop_size < 1:
     raise ValueError(f"config.data.crop_size={d.crop_size} must be positive")
-  if d.preprocess == "resize_and_crop" and d.crop_size > d.load_size:
+  if d.preprocess in ("resize_and_crop", "resize_short_and_crop") and d.crop_size > d.load_size:
     raise ValueError(f"config.data.crop_size={d.crop_size} is larger than "
                      f"config.data.load_size={d.load_size}")
   randcrop_prob = d.get("randcrop_prob", 0.5)

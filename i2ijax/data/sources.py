@@ -236,7 +236,11 @@ def tfds_paired_domains(name: str, data_dir: str, split: str, keys, channels=(3,
 
 
 def unaligned_domains(data_config, split: str = "train"):
-  """(domain A, domain B) for `data_config.source` in folder | tfds | embedded."""
+  """(domain A, domain B) for `data_config.source` in folder | tfds | embedded.
+
+  embedded: day -> night photos, or with `data.embedded_domains` = "X,Y" two
+  of the style gradings of `embedded.style_domains` (day, night, duotone).
+  """
   channels = (data_config.input_nc, data_config.output_nc)
   source = data_config.source
   if source == "folder":
@@ -246,11 +250,20 @@ def unaligned_domains(data_config, split: str = "train"):
     return tfds_domains(data_config.tfds_name, data_config.tfds_data_dir, split,
                         channels=channels)
   if source == "embedded":
-    from i2ijax.data.embedded import day_night_domains
+    from i2ijax.data.embedded import day_night_domains, style_domains
     if channels != (3, 3):
       raise ValueError("the embedded dataset is RGB: data.input_nc and data.output_nc must be 3")
     n = data_config.embedded_images if split == "train" else max(4, data_config.embedded_images // 8)
-    return day_night_domains(n, data_config.load_size, split)
+    picked = data_config.get("embedded_domains", "")
+    if not picked:
+      return day_night_domains(n, data_config.load_size, split)
+    # Two of the multi-domain gradings, each with its own per-image style.
+    names, domains = style_domains(n, data_config.load_size, split)
+    wanted = [p.strip() for p in picked.split(",")]
+    if len(wanted) != 2 or any(w not in names for w in wanted) or wanted[0] == wanted[1]:
+      raise ValueError(f"config.data.embedded_domains={picked!r} must name two different "
+                       f"domains of {names}, e.g. 'day,duotone'")
+    return tuple(domains[names.index(w)] for w in wanted)
   raise ValueError(f"config.data.source must be folder, tfds or embedded, got {source!r}")
 
 

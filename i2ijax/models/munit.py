@@ -47,9 +47,14 @@ def activation(name: str, x):
   raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
 
 
+def at_least_float32(x):
+  """x in float32, or in its own dtype when that is wider (float64 runs stay float64)."""
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
 def instance_normalize(x, eps: float = 1e-5):
   """(x - mean) / sqrt(var + eps) over H, W per sample and channel (biased variance), in float32."""
-  x32 = x.astype(jnp.float32)
+  x32 = at_least_float32(x)
   mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
   var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
   return (x32 - mean) * jax.lax.rsqrt(var + eps)
@@ -79,11 +84,11 @@ class LayerNorm(nn.Module):
     c = x.shape[-1]
     gamma = self.param("gamma", nn.initializers.uniform(1.0), (c,), self.param_dtype)
     beta = self.param("beta", nn.initializers.zeros, (c,), self.param_dtype)
-    x32 = x.astype(jnp.float32)
+    x32 = at_least_float32(x)
     n = x32[0].size
     mean = jnp.mean(x32, axis=(1, 2, 3), keepdims=True)
     std = jnp.sqrt(jnp.sum(jnp.square(x32 - mean), axis=(1, 2, 3), keepdims=True) / (n - 1))
-    y = (x32 - mean) / (std + self.eps) * gamma.astype(jnp.float32) + beta.astype(jnp.float32)
+    y = (x32 - mean) / (std + self.eps) * gamma + beta
     return y.astype(x.dtype)
 
 
@@ -162,10 +167,6 @@ class ResBlocks(nn.Module):
     return x
 
 
-def _float32(x):
-  return x.astype(jnp.float32)
-
-
 class ContentEncoder(nn.Module):
   """conv7 (dim) -> n_downsample x conv4 s2 (doubling) -> n_res ResBlocks, all with IN.
 
@@ -192,7 +193,7 @@ class ContentEncoder(nn.Module):
       dim *= 2
     if self.n_res:
       x = ResBlocks(self.n_res, dim, name=f"model_{self.n_downsample + 1}", **kw)(x)
-    return _float32(x)
+    return at_least_float32(x)
 
 
 class StyleEncoder(nn.Module):
@@ -222,10 +223,10 @@ class StyleEncoder(nn.Module):
     for _ in range(self.n_downsample - 2):
       x = ConvBlock(dim, 4, 2, 1, name=f"model_{i}", **kw)(x)
       i += 1
-    x = jnp.mean(_float32(x), axis=(1, 2))  # AdaptiveAvgPool2d(1), index i
+    x = jnp.mean(at_least_float32(x), axis=(1, 2))  # AdaptiveAvgPool2d(1), index i
     s = nn.Dense(self.style_dim, kernel_init=kaiming_normal(), dtype=self.dtype,
                  param_dtype=self.param_dtype, name=f"model_{i + 1}")(x)
-    return _float32(s)
+    return at_least_float32(s)
 
 
 class Decoder(nn.Module):
@@ -257,7 +258,7 @@ class Decoder(nn.Module):
     x = ConvBlock(self.output_dim, 7, 1, 3, norm="none",
                   name=f"model_{2 * self.n_upsample + 1}",
                   **{**kw, "act": "tanh"})(x)
-    return _float32(x)
+    return at_least_float32(x)
 
 
 class MLP(nn.Module):
@@ -277,7 +278,7 @@ class MLP(nn.Module):
       x = nn.Dense(self.output_dim if last else self.dim, kernel_init=kaiming_normal(),
                    dtype=self.dtype, param_dtype=self.param_dtype, name=f"model_{i}")(x)
       x = x if last else activation(self.act, x)
-    return _float32(x)
+    return at_least_float32(x)
 
 
 def num_adain_params(n_res: int, dim: int) -> int:
@@ -374,7 +375,7 @@ class VAEGen(nn.Module):
 
   def encode(self, x):
     h = self.enc(x)
-    return h if self.shared_enc is None else _float32(self.shared_enc(h))
+    return h if self.shared_enc is None else at_least_float32(self.shared_enc(h))
 
   def decode(self, h):
     if self.shared_dec is not None:
@@ -407,7 +408,7 @@ class PatchDis(nn.Module):
       dim *= 2
     x = nn.Conv(1, (1, 1), kernel_init=normal_init(0.02), dtype=self.dtype,
                 param_dtype=self.param_dtype, name=f"layers_{self.n_layer}")(x)
-    return _float32(x)
+    return at_least_float32(x)
 
 
 def downsample_3x3(x):
@@ -574,4 +575,69 @@ def variables_from_torch(state_dict: dict, prefix: str = "") -> dict:
     for p in tuple(prefix.split("/") if prefix else ()) + path:
       node = node.setdefault(p, {})
     node[leaf] = w
+  return params
+
+
+# ---------------------------------------------------------------- VGG16 (perceptual term)
+VGG16_LAYERS = (("conv1_1", 64), ("conv1_2", 64), "pool", ("conv2_1", 128), ("conv2_2", 128),
+                "pool", ("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256), "pool",
+                ("conv4_1", 512), ("conv4_2", 512), ("conv4_3", 512),
+                ("conv5_1", 512), ("conv5_2", 512), ("conv5_3", 512))
+VGG16_BGR_MEAN = (103.939, 116.779, 123.680)
+
+
+class Vgg16(nn.Module):
+  """MUNIT's `Vgg16`: 3x3 convs (zero padding 1) with ReLU, 2x2 max pools after relu1_2,
+  relu2_2 and relu3_3 (none after relu4_3); returns relu5_3 [N, H/8, W/8, 512]."""
+
+  dtype: Dtype = None
+
+  @nn.compact
+  def __call__(self, x):
+    for layer in VGG16_LAYERS:
+      if layer == "pool":
+        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        continue
+      name, features = layer
+      x = nn.relu(nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
+                          name=name)(x))
+    return at_least_float32(x)
+
+
+def vgg_preprocess(x):
+  """MUNIT's `vgg_preprocess`: RGB [-1, 1] -> BGR on the 0..255 scale minus the Caffe mean."""
+  bgr = x[..., ::-1]
+  return (bgr + 1.0) * 127.5 - jnp.asarray(VGG16_BGR_MEAN, x.dtype)
+
+
+def load_vgg16(path: str) -> dict:
+  """Vgg16 params from MUNIT's `vgg16.weight` (a PyTorch state_dict with keys `conv1_1.weight`,
+  `conv1_1.bias`, ...) or an .npz with the same keys.
+
+  The official `load_vgg16` makes that file from the Torch7 `vgg16.t7` of
+  fast-neural-style; nothing is downloaded here.
+  """
+  import os
+  from i2ijax.metrics.torch_weights import load_torch_state_dict
+  if not path or not os.path.exists(path):
+    raise FileNotFoundError(
+        f"VGG16 weights {path!r} not found (config.model.vgg_model_path): give the "
+        "`vgg16.weight` file that the official MUNIT `load_vgg16` writes (a state_dict with "
+        "keys conv1_1.weight ... conv5_3.bias), or an .npz with those keys")
+  sd = load_torch_state_dict(path)
+  params = {}
+  for layer in VGG16_LAYERS:
+    if layer == "pool":
+      continue
+    name, features = layer
+    for leaf in ("weight", "bias"):
+      if f"{name}.{leaf}" not in sd:
+        raise ValueError(f"{path}: key {name}.{leaf} is missing (a MUNIT vgg16.weight file "
+                         f"has conv1_1 ... conv5_3 weights and biases)")
+    w = np.asarray(sd[f"{name}.weight"], np.float32)
+    if w.shape[0] != features or w.shape[2:] != (3, 3):
+      raise ValueError(f"{path}: {name}.weight has shape {w.shape}, expected "
+                       f"({features}, C, 3, 3)")
+    params[name] = {"kernel": jnp.asarray(w.transpose(2, 3, 1, 0)),
+                    "bias": jnp.asarray(np.asarray(sd[f"{name}.bias"], np.float32))}
   return params

@@ -34,7 +34,8 @@ from i2ijax.data.images import make_grid, save_image, to_uint8
 from i2ijax.data.pipeline import Batches
 
 MODELS = {"cyclegan": "i2ijax.train.cyclegan", "pix2pix": "i2ijax.train.pix2pix",
-          "stargan_v2": "i2ijax.train.stargan_v2"}
+          "stargan_v2": "i2ijax.train.stargan_v2", "munit": "i2ijax.train.munit",
+          "unit": "i2ijax.train.munit"}
 
 
 def model_module(name: str):

@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 WORKER = r"""
@@ -93,5 +95,15 @@ def test_stargan_v2_one_device_equals_eight_devices_float64_state():
   result = run_sharding_worker("stargan_v2", "float64", 2)
   assert result["step"] == 2
   assert result["n_leaves"] > 100
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result
+
+
+@pytest.mark.parametrize("model_name", ["munit", "unit"])
+def test_munit_family_one_device_equals_eight_devices_float64_state(model_name):
+  # Two iterations: D then G updates each, fresh style codes / latent noise per update.
+  result = run_sharding_worker(model_name, "float64", 2)
+  assert result["step"] == 2
+  assert result["n_leaves"] > 50
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result

@@ -1,0 +1,493 @@
+"""MUNIT (Huang et al. 2018) and UNIT (Liu et al. 2017): state, one pure train step, sampling.
+
+Follows `trainer.py` of NVlabs/MUNIT (`MUNIT_Trainer`, `UNIT_Trainer`; the
+same file as mingyuliutw/UNIT). Networks (i2ijax.models.munit): G = gen_a and
+gen_b, D = dis_a (judges domain A) and dis_b; one Adam over both generators,
+one over both discriminators. Batches are {"A": [N, H, W, C_a], "B": [N, H,
+W, C_b]} in [-1, 1]. Each iteration runs the discriminator update and then
+the generator update (the official `dis_update`, `gen_update`), each drawing
+its own random codes:
+
+MUNIT, with style codes s_a, s_b ~ N(0, I) [N, style_dim]:
+  D: x_ba = G_a(c_b, s_a), x_ab = G_b(c_a, s_b) (no gradient to G);
+     L_D = gan_w * sum_scales [LSGAN_D(dis_a; x_a, x_ba) + LSGAN_D(dis_b; x_b, x_ab)]
+  G: (c_a, s_a') = E_a(x_a); x_a_recon = G_a(c_a, s_a'); x_ba = G_a(c_b, s_a);
+     (c_b_recon, s_a_recon) = E_a(x_ba); likewise for b; optionally
+     x_aba = G_a(c_a_recon, s_a') (the explicit cycle, weight 0 by default);
+     L_G = gan_w (adv_a + adv_b) + recon_x_w (|x_a_recon - x_a| + ...)
+           + recon_s_w (|s_a_recon - s_a| + ...) + recon_c_w (|c_a_recon - c_a| + ...)
+           + recon_x_cyc_w (|x_aba - x_a| + ...) + vgg_w (perceptual, see below).
+UNIT, with latents h = E(x) and unit Gaussian noise n (fresh at every encode):
+  D: x_ba = G_a(h_b + n_b), x_ab = G_b(h_a + n_a);
+  G: x_a_recon = G_a(h_a + n_a), x_ba = G_a(h_b + n_b); h_b_recon = E_a(x_ba);
+     x_aba = G_a(h_a_recon + n); L_G = gan_w (adv) + recon_x_w |x_recon - x|
+     + recon_kl_w (E[h_a^2] + E[h_b^2]) + recon_x_cyc_w |x_aba - x|
+     + recon_kl_cyc_w (E[h_a_recon^2] + E[h_b_recon^2]) + vgg_w (perceptual).
+All reconstruction terms are mean absolute errors. The learning rate is
+`lr * gamma ** ((t + 1) // step_size)` during iteration t (0-based): the
+official loop steps its StepLR schedulers before every iteration. Weight decay
+is PyTorch's coupled L2. Calls of one network on independent inputs are
+batched (instance norm, MUNIT's LayerNorm and AdaIN all work per sample).
+"""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from i2ijax import losses
+from i2ijax.data.images import make_grid, to_uint8
+from i2ijax.models.munit import Discriminators, Generators
+from i2ijax.train.common import adam, precision, validate_batch_and_precision
+
+KINDS = ("munit", "unit")
+MULTIMODAL = True  # translate builds `make_style_translator` (styles, references, interpolation)
+
+
+@flax.struct.dataclass
+class MUNITState:
+  step: jax.Array
+  params: dict  # {"G": {gen_a, gen_b[, shared_enc, shared_dec]}, "D": {dis_a, dis_b}}
+  g_opt_state: Any
+  d_opt_state: Any
+  batch_stats: dict  # {} for both (no batch norm); kept for the shared tools
+
+
+def kind_of(config) -> str:
+  return config.model_name
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the config key of any value the model cannot use."""
+  from i2ijax.data.pipeline import validate_data_config
+  m, d = config.model, config.data
+  if config.model_name not in KINDS:
+    raise ValueError(f"config.model_name={config.model_name!r} is not one of {list(KINDS)}")
+  g, dis = m.gen, m.dis
+  for key in ("dim", "n_downsample"):
+    if g[key] < 1:
+      raise ValueError(f"config.model.gen.{key}={g[key]!r} must be >= 1")
+  if g.n_res < 0:
+    raise ValueError(f"config.model.gen.n_res={g.n_res!r} must be >= 0")
+  if kind_of(config) == "munit":
+    for key in ("style_dim", "mlp_dim"):
+      if g[key] < 1:
+        raise ValueError(f"config.model.gen.{key}={g[key]!r} must be >= 1")
+  elif not 0 <= g.get("shared_blocks", 0) <= g.n_res:
+    raise ValueError(f"config.model.gen.shared_blocks={g.shared_blocks!r} must be in "
+                     f"[0, gen.n_res={g.n_res}]")
+  for key in ("dim", "n_layer", "num_scales"):
+    if dis[key] < 1:
+      raise ValueError(f"config.model.dis.{key}={dis[key]!r} must be >= 1")
+  if dis.gan_type not in ("lsgan", "nsgan"):
+    raise ValueError(f"config.model.dis.gan_type={dis.gan_type!r} is not one of ['lsgan', 'nsgan']")
+  if dis.norm != "none":
+    raise ValueError(f"config.model.dis.norm={dis.norm!r}: only 'none' (the official default) "
+                     "is supported")
+  for key in ("activ",):
+    if g[key] not in ("relu", "lrelu", "tanh", "none"):
+      raise ValueError(f"config.model.gen.{key}={g[key]!r} is not one of relu, lrelu, tanh, none")
+  for key in loss_weight_keys(config):
+    if m[key] < 0:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
+  if m.vgg_w > 0 and not m.get("vgg_model_path"):
+    raise ValueError("config.model.vgg_w > 0 needs config.model.vgg_model_path: the VGG16 "
+                     "weights file (see i2ijax.models.munit.load_vgg16)")
+  o = config.optimizer
+  if o.lr_policy not in ("step", "constant"):
+    raise ValueError(f"config.optimizer.lr_policy={o.lr_policy!r} is not one of "
+                     "['step', 'constant']")
+  if o.lr_policy == "step" and o.step_size < 1:
+    raise ValueError(f"config.optimizer.step_size={o.step_size!r} must be >= 1")
+  validate_batch_and_precision(config)
+  validate_data_config(d)
+  multiple = 2**g.n_downsample
+  if d.preprocess != "none" and d.crop_size % multiple:
+    raise ValueError(f"config.data.crop_size={d.crop_size} must be a multiple of {multiple} "
+                     f"(the content encoder downsamples gen.n_downsample={g.n_downsample} times)")
+  if d.preprocess != "none" and d.crop_size < 2**(dis.n_layer + dis.num_scales - 1):
+    raise ValueError(f"config.data.crop_size={d.crop_size} is too small for the discriminator "
+                     f"(dis.n_layer={dis.n_layer}, dis.num_scales={dis.num_scales}): use at "
+                     f"least {2**(dis.n_layer + dis.num_scales - 1)}")
+
+
+def loss_weight_keys(config) -> tuple[str, ...]:
+  if kind_of(config) == "munit":
+    return ("gan_w", "recon_x_w", "recon_s_w", "recon_c_w", "recon_x_cyc_w", "vgg_w")
+  return ("gan_w", "recon_x_w", "recon_kl_w", "recon_x_cyc_w", "recon_kl_cyc_w", "vgg_w")
+
+
+def build_models(config) -> dict:
+  """{"G": Generators, "D": Discriminators} from config.model.gen / .dis (official names)."""
+  validate_config(config)
+  g, dis = config.model.gen, config.model.dis
+  dt = precision(config)
+  gen = Generators(kind_of(config), config.data.input_nc, config.data.output_nc, dim=g.dim,
+                   style_dim=g.get("style_dim", 8), n_downsample=g.n_downsample, n_res=g.n_res,
+                   mlp_dim=g.get("mlp_dim", 256), act=g.activ, pad_type=g.pad_type,
+                   shared_blocks=g.get("shared_blocks", 0), **dt)
+  d = Discriminators(dim=dis.dim, n_layer=dis.n_layer, num_scales=dis.num_scales,
+                     norm=dis.norm, act=dis.activ, pad_type=dis.pad_type, **dt)
+  return {"G": gen, "D": d}
+
+
+def lr_schedule(config):
+  """The official StepLR, stepped before each iteration: lr * gamma^((t + 1) // step_size)."""
+  o = config.optimizer
+  if o.lr_policy == "constant":
+    return lambda count: jnp.asarray(o.lr, jnp.float32)
+  return lambda count: o.lr * o.gamma ** jnp.floor((count + 1) / o.step_size)
+
+
+def make_optimizers(config):
+  """(gen optimizer, dis optimizer, schedule): torch Adam with coupled weight decay."""
+  o = config.optimizer
+  sched = lr_schedule(config)
+  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
+  return make(), make(), sched
+
+
+def image_shapes(config) -> dict:
+  size = config.data.crop_size
+  return {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+
+
+def create_state(config, key, image_shapes, dataset_size: int) -> MUNITState:
+  """Fresh networks (gens Kaiming, dis N(0, 0.02)) and both Adam states."""
+  del dataset_size
+  models = build_models(config)
+  dtype = jnp.dtype(config.model.param_dtype)
+  xa = jnp.zeros((1, *image_shapes["A"]), dtype)
+  xb = jnp.zeros((1, *image_shapes["B"]), dtype)
+  k_g, k_d = jax.random.split(key)
+  params = {"G": models["G"].init(k_g, xa, xb)["params"],
+            "D": models["D"].init(k_d, xa, xb, method="both")["params"]}
+  g_opt, d_opt, _ = make_optimizers(config)
+  return MUNITState(step=jnp.zeros((), jnp.int32), params=params,
+                    g_opt_state=g_opt.init(params["G"]), d_opt_state=d_opt.init(params["D"]),
+                    batch_stats={"G": {}, "D": {}})
+
+
+class Nets:
+  """Pure calls of the generator pair and the discriminator pair on given parameters."""
+
+  def __init__(self, config):
+    models = build_models(config)
+    self.G, self.D = models["G"], models["D"]
+    self.kind = kind_of(config)
+    self.gan_mode = "lsgan" if config.model.dis.gan_type == "lsgan" else "vanilla"
+
+  def encode(self, g, domain, x):
+    return self.G.apply({"params": g}, domain, x, method="encode")
+
+  def decode(self, g, domain, *codes):
+    return self.G.apply({"params": g}, domain, *codes, method="decode")
+
+  def dis(self, d, domain, x):
+    return self.D.apply({"params": d}, domain, x)
+
+  def d_loss(self, d, domain, real, fake):
+    """Sum over scales of the real and fake terms, with one call on [real; fake]."""
+    outs = self.dis(d, domain, jnp.concatenate([real, fake]))
+    n = real.shape[0]
+    return losses.multiscale_d_loss([o[:n] for o in outs], [o[n:] for o in outs], self.gan_mode)
+
+  def g_adv(self, d, domain, fake):
+    return losses.multiscale_g_loss(self.dis(d, domain, fake), self.gan_mode)
+
+
+def _two(a, b):
+  return jnp.concatenate([a, b])
+
+
+def make_train_step(config, dataset_size: int):
+  """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
+
+  `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
+  resumed run draws exactly the codes an uninterrupted one would.
+  """
+  del dataset_size
+  nets = Nets(config)
+  m = config.model
+  g_opt, d_opt, sched = make_optimizers(config)
+  vgg = make_perceptual_loss(config) if m.vgg_w > 0 else None
+  munit = nets.kind == "munit"
+  style_dim = m.gen.get("style_dim", 8)
+
+  def noise(key, like):
+    return jax.random.normal(key, like.shape, jnp.float32)
+
+  def translations(g, xa, xb, key):
+    """The D step's cross-domain fakes (x_ba, x_ab)."""
+    n = xa.shape[0]
+    if munit:
+      ka, kb = jax.random.split(key)
+      c_a, _ = nets.encode(g, "a", xa)
+      c_b, _ = nets.encode(g, "b", xb)
+      s_a = jax.random.normal(ka, (n, style_dim), jnp.float32)
+      s_b = jax.random.normal(kb, (n, style_dim), jnp.float32)
+      return nets.decode(g, "a", c_b, s_a), nets.decode(g, "b", c_a, s_b)
+    k = jax.random.split(key)
+    h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
+    return (nets.decode(g, "a", h_b + noise(k[1], h_b)),
+            nets.decode(g, "b", h_a + noise(k[0], h_a)))
+
+  def d_loss_fn(d, g, xa, xb, key):
+    x_ba, x_ab = jax.lax.stop_gradient(translations(g, xa, xb, key))
+    loss_a = nets.d_loss(d, "a", xa, x_ba)
+    loss_b = nets.d_loss(d, "b", xb, x_ab)
+    total = m.gan_w * loss_a + m.gan_w * loss_b
+    return total, {"D_a": loss_a, "D_b": loss_b}
+
+  def munit_g_loss(g, d, xa, xb, key):
+    n = xa.shape[0]
+    ka, kb = jax.random.split(key)
+    s_a = jax.random.normal(ka, (n, style_dim), jnp.float32)
+    s_b = jax.random.normal(kb, (n, style_dim), jnp.float32)
+    c_a, s_a_prime = nets.encode(g, "a", xa)
+    c_b, s_b_prime = nets.encode(g, "b", xb)
+    x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(c_a, c_b), _two(s_a_prime, s_a)), 2)
+    x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(c_b, c_a), _two(s_b_prime, s_b)), 2)
+    c_b_recon, s_a_recon = nets.encode(g, "a", x_ba)
+    c_a_recon, s_b_recon = nets.encode(g, "b", x_ab)
+    t = {
+        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
+        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
+        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
+        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+        "recon_s_a": m.recon_s_w * losses.latent_reconstruction_loss(s_a_recon, s_a),
+        "recon_s_b": m.recon_s_w * losses.latent_reconstruction_loss(s_b_recon, s_b),
+        "recon_c_a": m.recon_c_w * losses.latent_reconstruction_loss(c_a_recon, c_a),
+        "recon_c_b": m.recon_c_w * losses.latent_reconstruction_loss(c_b_recon, c_b),
+    }
+    if m.recon_x_cyc_w > 0:
+      x_aba = nets.decode(g, "a", c_a_recon, s_a_prime)
+      x_bab = nets.decode(g, "b", c_b_recon, s_b_prime)
+      t["cycrecon_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
+      t["cycrecon_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
+    if vgg is not None:
+      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
+      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
+    return t
+
+  def unit_g_loss(g, d, xa, xb, key):
+    k = jax.random.split(key, 4)
+    h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
+    z_a, z_b = h_a + noise(k[0], h_a), h_b + noise(k[1], h_b)
+    x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(z_a, z_b)), 2)
+    x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(z_b, z_a)), 2)
+    h_b_recon, h_a_recon = nets.encode(g, "a", x_ba), nets.encode(g, "b", x_ab)
+    t = {
+        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
+        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
+        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
+        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+        "recon_kl_a": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_a),
+        "recon_kl_b": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_b),
+        "recon_kl_cyc_aba": m.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_a_recon),
+        "recon_kl_cyc_bab": m.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_b_recon),
+    }
+    if m.recon_x_cyc_w > 0:
+      x_aba = nets.decode(g, "a", h_a_recon + noise(k[2], h_a_recon))
+      x_bab = nets.decode(g, "b", h_b_recon + noise(k[3], h_b_recon))
+      t["cyc_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
+      t["cyc_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
+    if vgg is not None:
+      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
+      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
+    return t
+
+  g_terms_fn = munit_g_loss if munit else unit_g_loss
+
+  def g_loss_fn(g, d, xa, xb, key):
+    terms = g_terms_fn(g, d, xa, xb, key)
+    return sum(terms.values()), terms
+
+  def train_step(state: MUNITState, batch, rng):
+    key = jax.random.fold_in(rng, state.step)
+    k_d, k_g = jax.random.split(key)
+    xa, xb = batch["A"], batch["B"]
+    g, d = state.params["G"], state.params["D"]
+    (d_total, d_terms), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d, g, xa, xb, k_d)
+    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d)
+    d = optax.apply_updates(d, updates)
+    (g_total, g_terms), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g, d, xa, xb, k_g)
+    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g)
+    g = optax.apply_updates(g, updates)
+    metrics = {**{f"G_{k}": v for k, v in g_terms.items()}, **d_terms,
+               "G_total": g_total, "D_total": d_total, "lr": sched(state.step),
+               "G_grad_norm": optax.tree.norm(g_grads), "D_grad_norm": optax.tree.norm(d_grads),
+               "G_param_norm": optax.tree.norm(g), "D_param_norm": optax.tree.norm(d)}
+    new_state = state.replace(step=state.step + 1, params={"G": g, "D": d},
+                              g_opt_state=g_opt_state, d_opt_state=d_opt_state)
+    return new_state, metrics
+
+  return train_step
+
+
+# ---------------------------------------------------------------- perceptual term
+def make_perceptual_loss(config):
+  """`(image, target) -> E[(IN(vgg(image)) - IN(vgg(target)))^2]`, MUNIT's `compute_vgg_loss`.
+
+  VGG16 up to relu5_3 with the weights of `config.model.vgg_model_path`
+  (`i2ijax.models.munit.load_vgg16`), fixed (no gradient to them).
+  """
+  from i2ijax.models.munit import Vgg16, load_vgg16, vgg_preprocess
+  params = load_vgg16(config.model.vgg_model_path)
+  net = Vgg16()
+
+  def loss(image, target):
+    feats = net.apply({"params": params}, vgg_preprocess(_two(image, target)))
+    f_img, f_target = jnp.split(feats, 2)
+    return losses.instance_normalized_feature_loss(f_img, jax.lax.stop_gradient(f_target))
+
+  return loss
+
+
+# ---------------------------------------------------------------- sampling and translation
+def num_sample_styles(config) -> int:
+  return config.get("num_sample_styles", 4)
+
+
+def make_sample_fn(config):
+  """`(state, batch, rng) -> {name: images}` for the sample grids (no noise for UNIT).
+
+  MUNIT: the official rows x_a, x_a_recon, x_ab1 (fixed style), x_ab2 (random
+  style), and the same for b; "styles_ab" [n, 1 + K, ...]: each A image and
+  its translations with K fixed random B styles; "reference_ab" [n + 1, n + 1,
+  ...]: a header of the B references, then each A image decoded with every
+  reference's style (example-guided); "swap_a" [n + 1, n + 1, ...]: each A
+  content with the style of every A image (the diagonal reconstructs).
+  UNIT: x_a, x_a_recon, x_ab and x_b, x_b_recon, x_ba.
+  """
+  nets = Nets(config)
+  munit = nets.kind == "munit"
+  style_dim = config.model.gen.get("style_dim", 8)
+  k_styles = num_sample_styles(config)
+
+  def sample(state: MUNITState, batch, rng):
+    g = state.params["G"]
+    xa, xb = batch["A"], batch["B"]
+    n = xa.shape[0]
+    if not munit:
+      h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
+      ra, ba = jnp.split(nets.decode(g, "a", _two(h_a, h_b)), 2)
+      rb, ab = jnp.split(nets.decode(g, "b", _two(h_b, h_a)), 2)
+      return {"x_a": xa, "x_a_recon": ra, "x_ab": ab, "x_b": xb, "x_b_recon": rb, "x_ba": ba}
+    fixed = jax.random.normal(jax.random.key(1234), (2, n, style_dim), jnp.float32)
+    rand = jax.random.normal(rng, (2, n, style_dim), jnp.float32)
+    c_a, s_a = nets.encode(g, "a", xa)
+    c_b, s_b = nets.encode(g, "b", xb)
+    out_a = nets.decode(g, "a", jnp.concatenate([c_a, c_b, c_b]),
+                        jnp.concatenate([s_a, fixed[0], rand[0]]))
+    out_b = nets.decode(g, "b", jnp.concatenate([c_b, c_a, c_a]),
+                        jnp.concatenate([s_b, fixed[1], rand[1]]))
+    ra, ba1, ba2 = jnp.split(out_a, 3)
+    rb, ab1, ab2 = jnp.split(out_b, 3)
+    images = {"x_a": xa, "x_a_recon": ra, "x_ab1": ab1, "x_ab2": ab2,
+              "x_b": xb, "x_b_recon": rb, "x_ba1": ba1, "x_ba2": ba2}
+    styles = jax.random.normal(jax.random.key(4321), (k_styles, style_dim), jnp.float32)
+    many = nets.decode(g, "b", jnp.repeat(c_a, k_styles, axis=0), jnp.tile(styles, (n, 1)))
+    images["styles_ab"] = jnp.concatenate(
+        [xa[:, None], many.reshape(n, k_styles, *many.shape[1:])], axis=1)
+    cross = nets.decode(g, "b", jnp.repeat(c_a, n, axis=0), jnp.tile(s_b, (n, 1)))
+    images["reference_ab"] = _with_header(xa, xb, cross)
+    swap = nets.decode(g, "a", jnp.repeat(c_a, n, axis=0), jnp.tile(s_a, (n, 1)))
+    images["swap_a"] = _with_header(xa, xa, swap)
+    return images
+
+  return sample
+
+
+def _with_header(sources, references, outputs):
+  """[n + 1, n + 1, H, W, C]: blank + references on top, then each source and its n outputs."""
+  n = sources.shape[0]
+  outputs = outputs.reshape(n, n, *outputs.shape[1:])
+  body = jnp.concatenate([sources[:, None], outputs], axis=1)
+  header = jnp.concatenate([jnp.ones_like(sources[:1]), references])[None]
+  return jnp.concatenate([header, body], axis=0)
+
+
+MUNIT_ROWS = (("x_a", "x_a_recon", "x_ab1", "x_ab2"), ("x_b", "x_b_recon", "x_ba1", "x_ba2"))
+UNIT_ROWS = (("x_a", "x_a_recon", "x_ab"), ("x_b", "x_b_recon", "x_ba"))
+
+
+def sample_grids(images: dict) -> dict:
+  """{"samples": the official rows, and for MUNIT "styles_ab", "reference_ab", "swap_a"}."""
+  images = {k: to_uint8(np.asarray(v)) for k, v in images.items()}
+  rows = MUNIT_ROWS if "x_ab1" in images else UNIT_ROWS
+  n = images["x_a"].shape[0]
+  grids = {"samples": make_grid([[images[k][i] for k in row] for row in rows for i in range(n)])}
+  for name in ("styles_ab", "reference_ab", "swap_a"):
+    if name in images:
+      grids[name] = make_grid([list(line) for line in images[name]])
+  return grids
+
+
+def make_examples(config, split: str = "train", seed: int | None = None):
+  """(example function, dataset size, image shapes) of the unaligned A/B data."""
+  from i2ijax.train.cyclegan import make_examples as unaligned_examples
+  return unaligned_examples(config, split, seed)
+
+
+def style_codes(config, state, direction: str, *, seed: int = 0, num_styles: int = 1,
+                references=(), interpolate: int = 0):
+  """Target-domain style codes [K, style_dim] for `direction` (MUNIT).
+
+  references: float [H, W, C] target-domain images whose styles are used
+  (example-guided); otherwise `num_styles` codes ~ N(0, I) from `seed`.
+  interpolate K > 1: K codes evenly spaced from the first code to the second
+  (two references, or two random codes from `seed`).
+  """
+  nets = Nets(config)
+  g = state.params["G"]
+  target = "b" if direction == "AtoB" else "a"
+  dim = config.model.gen.style_dim
+  if references:
+    codes = jnp.concatenate([nets.encode(g, target, jnp.asarray(r)[None])[1] for r in references])
+  else:
+    count = 2 if interpolate > 1 else num_styles
+    codes = jax.random.normal(jax.random.key(seed), (count, dim), jnp.float32)
+  if interpolate > 1:
+    if codes.shape[0] != 2:
+      raise ValueError(f"style interpolation needs two references, got {codes.shape[0]}")
+    t = jnp.linspace(0.0, 1.0, interpolate)[:, None]
+    codes = (1 - t) * codes[0] + t * codes[1]
+  return codes
+
+
+def make_style_translator(config, state, direction: str, *, seed: int = 0, num_styles: int = 1,
+                          references=(), interpolate: int = 0):
+  """`translate(float [H, W, C] in [-1, 1]) -> float [K, H, W, C_out]`.
+
+  MUNIT: the input's content decoded with each code of `style_codes` (K of
+  them); UNIT: the single deterministic translation (latent mean, no noise),
+  K = 1. Sides must be multiples of 2^gen.n_downsample (translate pads them).
+  """
+  if direction not in ("AtoB", "BtoA"):
+    raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
+  nets = Nets(config)
+  g = state.params["G"]
+  source, target = ("a", "b") if direction == "AtoB" else ("b", "a")
+  if nets.kind == "unit":
+    if references or interpolate or num_styles > 1:
+      raise ValueError("UNIT translations are deterministic: --num_styles, --reference and "
+                       "--interpolate apply to MUNIT")
+    return jax.jit(lambda x: nets.decode(g, target, nets.encode(g, source, x[None])))
+  codes = style_codes(config, state, direction, seed=seed, num_styles=num_styles,
+                      references=references, interpolate=interpolate)
+
+  @jax.jit
+  def translate(x):
+    content, _ = nets.encode(g, source, x[None])
+    k = codes.shape[0]
+    return nets.decode(g, target, jnp.repeat(content, k, axis=0), codes)
+
+  return translate
+
+
+def input_multiple(config) -> int:
+  return 2**config.model.gen.n_downsample
