@@ -135,3 +135,39 @@ def test_style_reconstruction_and_diversity_terms():
   ga, gb = jax.grad(losses.diversity_sensitive_loss, argnums=(0, 1))(a, b)
   np.testing.assert_allclose(ga, jnp.sign(a - b) / 4)
   np.testing.assert_allclose(gb, 0.0)
+
+
+# ---------------------------------------------------------------- MUNIT / UNIT terms
+def test_multiscale_lsgan_losses_sum_over_scales():
+  real = [jnp.array([[1.0, 3.0]]), jnp.array([[0.0]])]
+  fake = [jnp.array([[0.0, 2.0]]), jnp.array([[-1.0]])]
+  # scale 0: real ((0 + 4) / 2) + fake ((0 + 4) / 2) = 4; scale 1: real 1 + fake 1 = 2.
+  assert float(losses.multiscale_d_loss(real, fake)) == pytest.approx(6.0)
+  # generator: scale 0 ((1 + 1) / 2) = 1; scale 1: 4.
+  assert float(losses.multiscale_g_loss(fake)) == pytest.approx(5.0)
+  # nsgan: the BCE terms per scale.
+  z = [jnp.zeros((1, 2))]
+  assert float(losses.multiscale_d_loss(z, z, "vanilla")) == pytest.approx(2 * np.log(2))
+  with pytest.raises(ValueError):
+    losses.multiscale_d_loss(real, fake[:1])
+
+
+def test_latent_reconstruction_and_kl_by_hand():
+  c = jnp.array([[1.0, -2.0], [0.5, 0.0]])
+  assert float(losses.latent_reconstruction_loss(c, jnp.zeros_like(c))) == pytest.approx(0.875)
+  # Both arguments carry gradient (the official target is not detached).
+  g = jax.grad(lambda a, b: losses.latent_reconstruction_loss(a, b), argnums=(0, 1))(c, c + 1)
+  assert float(jnp.abs(g[1]).sum()) > 0
+  assert float(losses.gaussian_kl_unit_variance(c)) == pytest.approx((1 + 4 + 0.25) / 4)
+  assert float(losses.image_reconstruction_loss(c, c)) == 0.0
+
+
+def test_instance_normalized_feature_loss():
+  rng = np.random.default_rng(0)
+  f = jnp.asarray(rng.normal(size=(2, 4, 4, 3)))
+  # Invariant to per-channel affine changes of either feature map (the IN removes them).
+  assert float(losses.instance_normalized_feature_loss(f, 3 * f + 2)) == pytest.approx(0, abs=1e-6)
+  g = jnp.asarray(rng.normal(size=(2, 4, 4, 3)))
+  norm = lambda x: (x - x.mean((1, 2), keepdims=True)) / np.sqrt(x.var((1, 2), keepdims=True) + 1e-5)
+  expect = np.mean((norm(np.asarray(f)) - norm(np.asarray(g))) ** 2)
+  assert float(losses.instance_normalized_feature_loss(f, g)) == pytest.approx(expect, rel=1e-5)
