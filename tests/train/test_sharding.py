@@ -6,7 +6,7 @@ In float32 the two runs differ by rounding only, but Adam turns the rounding
 noise of gradients that are exactly zero in theory (the conv biases just
 before an instance norm, as in the official networks) into full-size steps of
 random sign. So the state is compared in float64, where that noise stays far
-below Adam's epsilon, and the float32 losses are compared too.
+below Adam's epsilon.
 """
 
 import json
@@ -81,13 +81,7 @@ def test_one_device_equals_eight_devices_float64_state():
   assert result["n_leaves"] > 50
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result
-
-
-def test_one_device_equals_eight_devices_float32_losses():
-  result = run_sharding_worker("cyclegan", "float32", 1)
-  assert result["step"] == 1
-  assert result["max_metric_diff"] < 1e-5, result
-  assert result["max_pool_diff"] < 1e-5, result  # same draws, fakes equal up to rounding
+  assert result["max_pool_diff"] < 1e-5, result  # same pool draws, fakes equal up to rounding
 
 
 def test_stargan_v2_one_device_equals_eight_devices_float64_state():
