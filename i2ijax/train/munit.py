@@ -242,6 +242,19 @@ def make_train_step(config, dataset_size: int):
     total = m.gan_w * loss_a + m.gan_w * loss_b
     return total, {"D_a": loss_a, "D_b": loss_b}
 
+  def shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab):
+    """The terms both models have: adversarial, within-domain reconstruction, perceptual."""
+    t = {
+        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
+        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
+        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
+        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+    }
+    if vgg is not None:
+      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
+      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
+    return t
+
   def munit_g_loss(g, d, xa, xb, key):
     n = xa.shape[0]
     ka, kb = jax.random.split(key)
@@ -254,10 +267,7 @@ def make_train_step(config, dataset_size: int):
     c_b_recon, s_a_recon = nets.encode(g, "a", x_ba)
     c_a_recon, s_b_recon = nets.encode(g, "b", x_ab)
     t = {
-        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
-        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
-        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
-        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+        **shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab),
         "recon_s_a": m.recon_s_w * losses.latent_reconstruction_loss(s_a_recon, s_a),
         "recon_s_b": m.recon_s_w * losses.latent_reconstruction_loss(s_b_recon, s_b),
         "recon_c_a": m.recon_c_w * losses.latent_reconstruction_loss(c_a_recon, c_a),
@@ -268,9 +278,6 @@ def make_train_step(config, dataset_size: int):
       x_bab = nets.decode(g, "b", c_b_recon, s_b_prime)
       t["cycrecon_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
       t["cycrecon_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
-    if vgg is not None:
-      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
-      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
     return t
 
   def unit_g_loss(g, d, xa, xb, key):
@@ -281,10 +288,7 @@ def make_train_step(config, dataset_size: int):
     x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(z_b, z_a)), 2)
     h_b_recon, h_a_recon = nets.encode(g, "a", x_ba), nets.encode(g, "b", x_ab)
     t = {
-        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
-        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
-        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
-        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+        **shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab),
         "recon_kl_a": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_a),
         "recon_kl_b": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_b),
         "recon_kl_cyc_aba": m.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_a_recon),
@@ -295,9 +299,6 @@ def make_train_step(config, dataset_size: int):
       x_bab = nets.decode(g, "b", h_b_recon + noise(k[3], h_b_recon))
       t["cyc_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
       t["cyc_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
-    if vgg is not None:
-      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
-      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
     return t
 
   g_terms_fn = munit_g_loss if munit else unit_g_loss
