@@ -116,3 +116,30 @@ def kernel_distance(features1, features2, *, num_subsets: int = 100, subset_size
     within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
     total += within - 2.0 * kxy.sum() / (m * m)
   return float(total / num_subsets)
+
+
+def fid_of_features(features1, features2) -> float:
+  """FID between two feature sets [N1, D] and [N2, D] (unbiased covariances, as `fid_from_statistics`).
+
+  With fewer features than dimensions (max(N1, N2) <= D, e.g. a few hundred
+  test images and D = 2048) it avoids the D x D matrix roots: for centred
+  features scaled to A = (X - mu_X) / sqrt(N1 - 1) and B likewise, S_1 =
+  A^T A and S_2 = B^T B, and the eigenvalues of S_1^(1/2) S_2 S_1^(1/2) are
+  the squared singular values of A B^T, so Tr((S_1 S_2)^(1/2)) is the sum
+  of the singular values of the N1 x N2 matrix A B^T (and Tr S_1 = |A|_F^2).
+  Otherwise `fid_from_statistics`.
+  """
+  x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
+  if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+    raise ValueError(f"features must be [n, D] with one D, got {x.shape} and {y.shape}")
+  if min(len(x), len(y)) < 2:
+    raise ValueError(f"FID needs at least 2 features per set, got {len(x)} and {len(y)}")
+  if max(len(x), len(y)) > x.shape[1]:
+    stats = lambda f: FeatureStatistics(f.shape[1]).update(f)
+    return fid_from_statistics(stats(x), stats(y))
+  mx, my = x.mean(0), y.mean(0)
+  a = (x - mx) / np.sqrt(len(x) - 1)
+  b = (y - my) / np.sqrt(len(y) - 1)
+  trace_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+  diff = mx - my
+  return float(diff @ diff + np.sum(a * a) + np.sum(b * b) - 2.0 * trace_sqrt)

@@ -149,6 +149,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
                     process_count=jax.process_count())
   num_steps = total_steps(config, dataset_size)
   write_config(config, workdir)
+  evaluation = None
+  if config.get("eval_every_steps", 0):  # test-split metrics at those steps (i2ijax.evaluate)
+    from i2ijax.evaluate import PeriodicEvaluation
+    evaluation = PeriodicEvaluation(config, workdir)
 
   shardings = StateShardings(mesh)
   init, train_step, sample = compile_model(config, model, dataset_size, image_shapes, shardings)
@@ -209,6 +213,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if done % config.checkpoint_every_steps == 0 and done != num_steps:
           monitor.check()  # never save a state that came from a non-finite step
           checkpoint.save(manager, done, state)
+        if evaluation and evaluation.due(done, num_steps):
+          evaluation(state, done, writer)
     monitor.check()
     final = int(jax.device_get(state.step))
     if manager.latest_step() != final:

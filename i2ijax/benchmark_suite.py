@@ -1,0 +1,100 @@
+"""The built-in benchmark suite: every model on an embedded task whose answer is known.
+
+No network is needed: the tasks are built from photos that scikit-image ships
+(`i2ijax.data.embedded`).
+
+  cyclegan, munit, unit  day -> night (`data.embedded_domains` = ""): the true
+                         translation of a day test crop x is `night_grade(x)`;
+                         score: PSNR (dB) of the AtoB translations against it
+                         (MUNIT: mean over its sampled styles);
+  pix2pix                the embedded paired task (`data.embedded_task`,
+                         denoising by default); score: PSNR (dB) against the
+                         clean targets;
+  stargan_v2             the three style domains (day / night / duotone, a
+                         random style per image: no unique truth); score: the
+                         fraction of latent-guided translations that the
+                         nearest-centroid domain classifier fitted on the
+                         training images assigns to the target domain, mean
+                         over the target domains.
+
+Each score comes with its trivial baseline, the same metric of the
+untranslated inputs: their PSNR against the truth (identity), or the
+fraction of them the classifier already assigns to the target domain.
+`experiments/benchmark_suite.py` trains the quickstarts on these tasks and
+prints one table.
+"""
+
+SUITE_TASKS = {
+  "cyclegan": "embedded day -> night",
+  "munit": "embedded day -> night",
+  "unit": "embedded day -> night",
+  "pix2pix": "embedded paired task",
+  "stargan_v2": "embedded style domains",
+}
+
+
+def suite_config(config, steps: int | None = None):
+  """`config` (a quickstart) set to its suite task; `steps` overrides num_train_steps."""
+  if config.model_name not in SUITE_TASKS:
+    raise ValueError(f"{config.model_name!r} has no suite task; suite models: "
+                     f"{sorted(SUITE_TASKS)}")
+  if config.data.source != "embedded":
+    raise ValueError(f"the suite runs on embedded data, got config.data.source="
+                     f"{config.data.source!r}: start from the :quickstart preset")
+  if config.model_name in ("munit", "unit"):
+    config.data.embedded_domains = ""  # day -> night, with a known truth
+  if steps:
+    config.num_train_steps = int(steps)
+  return config
+
+
+def headline(report: dict) -> dict:
+  """The suite's one score of an `evaluate` report: {score_name, score, baseline, higher_is_better}.
+
+  Paired: PSNR against the targets. Two-domain: AtoB PSNR against the truth
+  where known, else AtoB classifier accuracy, else AtoB FID. StarGAN v2:
+  the mean classifier accuracy over target domains, else the mean FID.
+  """
+  def pick(group, names):
+    for name in names:
+      if name in group.get("model", {}):
+        return name, group["model"][name], group.get("baseline_input", {}).get(name)
+    return None
+
+  if "model" in report:  # paired
+    found = ("psnr", report["model"]["psnr"], report.get("baseline_input", {}).get("psnr"))
+    label = "psnr"
+  elif "mean" in report:  # multi-domain
+    found = pick(report["mean"], ("classifier_accuracy", "fid"))
+    label = "mean {}"
+  else:
+    found = pick(report["tasks"]["AtoB"], ("psnr", "classifier_accuracy", "fid"))
+    label = "AtoB {}"
+  if found is None:
+    raise ValueError(f"the report of {report.get('workdir')} has no suite score: "
+                     f"{sorted(report.get('skipped', {}).items())}")
+  name, value, baseline = found
+  return {"score_name": label.format(name), "score": value, "baseline": baseline,
+          "higher_is_better": name != "fid"}
+
+
+def suite_score(workdir: str, step: int | None = None, *, num_styles: int = 10) -> dict:
+  """{model, step, score_name, score, baseline, higher_is_better} of the run in `workdir`.
+
+  Evaluates the checkpoint (`evaluate.evaluate_workdir`, which also writes
+  its JSON report and TensorBoard scalars) and picks `headline`.
+  """
+  from i2ijax.evaluate import evaluate_workdir
+  report = evaluate_workdir(workdir, "test", step, num_styles=num_styles)
+  return {"model": report["model_name"], "step": report["step"], **headline(report)}
+
+
+def format_table(rows: list[dict]) -> str:
+  """One line per row: model, steps, score name, score, baseline, wall time (s)."""
+  lines = [f"{'model':11s} {'steps':>6s}  {'score':28s} {'value':>9s} {'baseline':>9s} "
+           f"{'wall_s':>8s}"]
+  for r in rows:
+    baseline = "-" if r.get("baseline") is None else f"{r['baseline']:9.4f}"
+    lines.append(f"{r['model']:11s} {r['step']:6d}  {r['score_name']:28s} {r['score']:9.4f} "
+                 f"{baseline:>9s} {r['wall_s']:8.1f}")
+  return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""The benchmark suite's scores on hand-made translations with known answers and its
+headline score (a trained run's is in test_evaluate)."""
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from i2ijax.benchmark_suite import headline, suite_config
+from i2ijax.data.embedded import night_grade
+from i2ijax.evaluate import Evaluator
+from tests.conftest import TINY_CONFIGS, load_config
+from tests.test_evaluate import WEIGHT_ENVS
+
+
+@pytest.fixture(autouse=True)
+def no_weights_from_the_environment(monkeypatch):
+  for env in WEIGHT_ENVS:
+    monkeypatch.delenv(env, raising=False)
+
+
+def test_exact_night_grade_is_perfect_and_the_identity_is_the_baseline():
+  """On day -> night the truth is night_grade(x): a "model" that applies it scores PSNR inf,
+  SSIM 1 and classifier accuracy 1; the identity baseline is the day input against the truth."""
+  ev = Evaluator(TINY_CONFIGS["cyclegan"]())
+  ab, ba = ev.tasks
+  assert (ab.name, ab.source, ab.target, len(ab.inputs)) == ("AtoB", "day", "night", 4)
+  assert ba.truths is None  # night -> day has no unique answer
+  identity_ba = [[x] for x in ba.inputs]
+  r = ev(None, [[[night_grade(x)] for x in ab.inputs], identity_ba])
+  model, base = r["tasks"]["AtoB"]["model"], r["tasks"]["AtoB"]["baseline_input"]
+  assert np.isinf(model["psnr"]) and model["ssim"] == pytest.approx(1, abs=1e-6)
+  truths = [night_grade(x) for x in ab.inputs]
+  assert base["psnr"] == pytest.approx(np.mean([peak_signal_noise_ratio(t, x, data_range=255)
+                                               for x, t in zip(ab.inputs, truths)]), rel=1e-5)
+  assert base["ssim"] == pytest.approx(np.mean([
+      structural_similarity(t, x, data_range=255, channel_axis=-1, gaussian_weights=True,
+                            sigma=1.5, use_sample_covariance=False)
+      for x, t in zip(ab.inputs, truths)]), abs=2e-4)
+  assert base["psnr"] < 20 and base["ssim"] < 0.8
+  assert model["classifier_accuracy"] == 1 and base["classifier_accuracy"] == 0
+  # The identity "model" scores exactly its baseline.
+  assert r["tasks"]["BtoA"]["model"] == r["tasks"]["BtoA"]["baseline_input"]
+  # A near miss (a darker grade) lands between the identity and the truth.
+  near = ev(None, [[[night_grade(x, gamma=2.1)] for x in ab.inputs], identity_ba])
+  assert base["psnr"] + 5 < near["tasks"]["AtoB"]["model"]["psnr"] < np.inf
+  h = headline(r)
+  assert (h["score_name"], h["score"], h["baseline"]) == ("AtoB psnr", np.inf, base["psnr"])
+
+
+def test_domain_classifier_score_on_the_style_domains():
+  """StarGAN v2's score: the fraction of translations the classifier fitted on the training
+  domains assigns to the target. Real target-domain images score high, the inputs low."""
+  c = load_config("stargan_v2", "quickstart")
+  ev = Evaluator(c, num_styles=1)
+  assert [t.name for t in ev.tasks] == ["to_day", "to_night", "to_duotone"]
+  n = len(ev.domain_images["day"])
+  real = [[[ev.domain_images[t.target][i % n]] for i in range(len(t.inputs))] for t in ev.tasks]
+  r = ev(None, real)
+  for name, task in r["tasks"].items():
+    assert task["images"] == 2 * n and task["model"]["classifier_accuracy"] >= 0.85, name
+    assert task["baseline_input"]["classifier_accuracy"] <= 0.15, name
+  identity = ev(None, [[[x] for x in t.inputs] for t in ev.tasks])
+  assert identity["mean"]["model"] == identity["mean"]["baseline_input"]
+  h = headline(r)
+  assert h["score_name"] == "mean classifier_accuracy" and h["score"] > h["baseline"] + 0.7
+
+
+def test_suite_config_sets_the_task():
+  c = suite_config(load_config("munit", "quickstart"), steps=30)
+  assert c.data.embedded_domains == "" and c.num_train_steps == 30
+  assert suite_config(load_config("pix2pix", "quickstart")).num_train_steps == -1
+  with pytest.raises(ValueError, match="embedded data"):
+    suite_config(load_config("cyclegan"))
