@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from i2ijax.metrics.torch_weights import torch_to_flax_array
 from i2ijax.models.layers import Conv, normal_init
 
 Dtype = Any
@@ -553,7 +554,7 @@ def variables_from_torch(state_dict: dict, prefix: str = "") -> dict:
   encoder's final 1x1 conv, a Dense here) [out, in] -> [in, out]; the
   LayerNorm's gamma/beta and biases as they are. Buffers (`running_mean`/
   `running_var` of the AdaIN layers) are skipped. `prefix` is prepended to
-  every path (e.g. ('gen_a',)).
+  every path, '/'-separated (e.g. 'gen_a').
   """
   params = {}
   for key, value in state_dict.items():
@@ -561,14 +562,10 @@ def variables_from_torch(state_dict: dict, prefix: str = "") -> dict:
       continue
     path, leaf = flax_path(key)
     w = np.asarray(value)
-    if leaf == "weight":
-      leaf = "kernel"
-      if w.ndim == 2:  # Linear [out, in]
-        w = w.T
-      elif path[0] == "enc_style" and path[-1] != "conv":  # final 1x1 conv: a Dense here
-        w = w[:, :, 0, 0].T
-      else:  # Conv2d [out, in, kh, kw]
-        w = w.transpose(2, 3, 1, 0)
+    if leaf == "weight" and w.ndim == 4 and path[0] == "enc_style" and path[-1] != "conv":
+      w = w[:, :, 0, 0]  # the style encoder's final 1x1 conv is a Dense here
+    w = torch_to_flax_array(leaf, w)
+    leaf = "kernel" if leaf == "weight" else leaf
     if path[-1] == "fc":  # LinearBlock.fc -> our Dense named after the block
       path = path[:-1]
     node = params
@@ -638,6 +635,6 @@ def load_vgg16(path: str) -> dict:
     if w.shape[0] != features or w.shape[2:] != (3, 3):
       raise ValueError(f"{path}: {name}.weight has shape {w.shape}, expected "
                        f"({features}, C, 3, 3)")
-    params[name] = {"kernel": jnp.asarray(w.transpose(2, 3, 1, 0)),
+    params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w)),
                     "bias": jnp.asarray(np.asarray(sd[f"{name}.bias"], np.float32))}
   return params
