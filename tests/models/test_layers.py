@@ -44,3 +44,38 @@ def test_instance_norm_is_per_sample_per_channel_biased_variance():
   mean = x.mean(axis=(1, 2), keepdims=True)
   var = x.var(axis=(1, 2), keepdims=True)  # biased, as PyTorch's InstanceNorm2d
   np.testing.assert_allclose(y, (x - mean) / jnp.sqrt(var + 1e-5), atol=1e-5)
+
+
+def _reference_conv(x, w, stride, pads):
+  return jax.lax.conv_general_dilated(x, w, (stride, stride), pads,
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                      precision=jax.lax.Precision.HIGHEST)
+
+
+@pytest.mark.parametrize("n,h,k,stride,pads", [
+    (1, 9, 3, 1, ((1, 1), (1, 1))),   # residual-block conv
+    (3, 9, 3, 1, ((0, 0), (0, 0))),   # reflect-padded conv (padding done before), batch of 3
+    (2, 12, 7, 1, ((3, 3), (3, 3))),
+    (2, 8, 2, 1, ((0, 1), (0, 1))),   # phase kernel of the transposed conv
+    (2, 8, 3, 2, ((1, 1), (1, 1))),   # stride-2 downsampling
+    (3, 9, 4, 2, ((1, 1), (1, 1))),   # PatchGAN, odd side
+    (2, 7, 4, 1, ((1, 1), (1, 1))),   # PatchGAN stride-1 layers
+    (1, 11, 5, 3, ((2, 0), (1, 2))),  # asymmetric padding, stride 3
+])
+def test_conv2d_value_and_gradients_equal_xla(n, h, k, stride, pads):
+  """`conv2d` (the CPU forward/backward formulation) equals lax's convolution and its derivatives."""
+  kx, kw, kg = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, (n, h, h + 1, 3))
+  w = jax.random.normal(kw, (k, k, 3, 5))
+  y_ref = _reference_conv(x, w, stride, pads)
+  y = layers.conv2d(x, w, stride, pads)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+  g = jax.random.normal(kg, y_ref.shape)
+  dx, dw = jax.vjp(lambda a, b: layers.conv2d(a, b, stride, pads), x, w)[1](g)
+  dx_ref, dw_ref = jax.vjp(lambda a, b: _reference_conv(a, b, stride, pads), x, w)[1](g)
+  np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(dw, dw_ref, rtol=1e-4, atol=1e-3)
+  # Second order, as a gradient penalty takes it: d/dw of |dL/dx|^2.
+  gp = lambda conv: jax.grad(lambda b: jnp.sum(jax.grad(
+      lambda a: jnp.sum(jnp.tanh(conv(a, b, stride, pads))))(x) ** 2))(w)
+  np.testing.assert_allclose(gp(layers.conv2d), gp(_reference_conv), rtol=1e-3, atol=1e-3)
