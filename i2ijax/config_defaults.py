@@ -33,7 +33,7 @@ def official_networks(netG: str, norm: str, use_dropout: bool,
   m.gan_mode = gan_mode
   m.param_dtype = "float32"  # parameters, optimizer state and image pools
   m.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
-  m.remat = False  # recompute ResNet generator blocks in the backward pass (memory)
+  m.remat = False  # recompute generator blocks/levels in the backward pass (memory)
   return m
 
 

@@ -149,14 +149,15 @@ GENERATORS = {
 def make_generator(name: str, *, output_nc: int = 3, ngf: int = 64, norm: str = "instance",
                    use_dropout: bool = False, dtype: Dtype = None,
                    param_dtype: Dtype = jnp.float32, remat: bool = False) -> nn.Module:
-  """`define_G`: a generator by its official `--netG` name (`remat`: ResNet generators only)."""
+  """`define_G`: a generator by its official `--netG` name.
+
+  `remat` recomputes activations in the backward pass instead of storing them
+  (ResNet: each residual block; U-Net: each level's way down and up).
+  """
   if name not in GENERATORS:
     raise ValueError(f"unknown generator {name!r}; valid names: {sorted(GENERATORS)}")
-  extra = {"remat": True} if remat else {}
-  if remat and not name.startswith("resnet"):
-    raise ValueError(f"remat applies to the ResNet generators, not {name!r}")
   return GENERATORS[name](output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-                          dtype=dtype, param_dtype=param_dtype, **extra)
+                          dtype=dtype, param_dtype=param_dtype, remat=remat)
 
 
 DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")

@@ -44,6 +44,7 @@ class UnetGenerator(nn.Module):
   use_dropout: bool = False
   dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
   param_dtype: Dtype = jnp.float32
+  remat: bool = False  # recompute each level's conv/norm activations in the backward pass
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
@@ -51,23 +52,34 @@ class UnetGenerator(nn.Module):
     last = len(levels) - 1
     bias = conv_bias_for(self.norm)
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    norm = lambda h: Norm(self.norm, **kw)(h, use_running_average=not train)
-    skips = []
-    for i, (_, inner) in enumerate(levels):  # encoder
-      skips.append(x)
+
+    def down(mdl, h, i):
+      """Level i's way down: [LeakyReLU], 4x4 stride-2 conv, [norm]."""
       if i > 0:
-        x = leaky_relu(x)
-      x = Conv(inner, 4, stride=2, padding=1, use_bias=bias, **kw)(x)
-      if 0 < i < last:
-        x = norm(x)
+        h = leaky_relu(h)
+      h = Conv(levels[i][1], 4, stride=2, padding=1, use_bias=bias, parent=mdl, **kw)(h)
+      return Norm(self.norm, parent=mdl, **kw)(h, use_running_average=not train) if 0 < i < last else h
+
+    def up(mdl, h, i):
+      """Level i's way up: ReLU, 4x4 stride-2 transposed conv, [norm, dropout]."""
+      h = ConvTranspose(levels[i][0], 4, stride=2, padding=1, output_padding=0,
+                        use_bias=bias if i > 0 else True, parent=mdl, **kw)(nn.relu(h))
+      if i == 0:
+        return h
+      h = Norm(self.norm, parent=mdl, **kw)(h, use_running_average=not train)
+      if self.use_dropout and last - (self.num_downs - 5) <= i < last:
+        h = nn.Dropout(0.5, deterministic=not train, parent=mdl)(h)
+      return h
+
+    if self.remat:  # each level's input is kept; its conv and norm outputs are recomputed
+      down = nn.remat(down, static_argnums=(2,))
+      up = nn.remat(up, static_argnums=(2,))
+    skips = []
+    for i in range(len(levels)):  # encoder
+      skips.append(x)
+      x = down(self, x, i)
     for i in range(last, -1, -1):  # decoder, innermost first
-      outer = levels[i][0]
-      x = nn.relu(x)
-      x = ConvTranspose(outer, 4, stride=2, padding=1, output_padding=0,
-                        use_bias=bias if i > 0 else True, **kw)(x)
+      x = up(self, x, i)
       if i == 0:
         return jnp.tanh(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
-      x = norm(x)
-      if self.use_dropout and last - (self.num_downs - 5) <= i < last:
-        x = nn.Dropout(0.5, deterministic=not train)(x)
       x = jnp.concatenate([skips[i], x], axis=-1)

@@ -70,9 +70,6 @@ def validate_gan_config(config, non_negative=()) -> None:
     if m[key] < 0:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
   validate_batch_and_precision(config)
-  if m.get("remat", False) and not m.netG.startswith("resnet"):
-    raise ValueError(f"config.model.remat=True applies to the ResNet generators, not "
-                     f"netG={m.netG!r}")
   validate_data_config(config.data)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from i2ijax.models.layers import count_params
 from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.models.unet import UnetGenerator
 
 
 def _shape_params(model, shape):
@@ -76,23 +77,30 @@ def test_bad_names_raise():
         jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
 
 
-def test_remat_keeps_parameters_outputs_and_gradients():
+@pytest.mark.parametrize("netG", ["resnet_6blocks", "unet_32"])
+def test_remat_keeps_parameters_outputs_and_gradients_and_saves_memory(netG):
   x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3), minval=-1, maxval=1)
-  plain = make_generator("resnet_6blocks", ngf=4, use_dropout=True)
-  remat = make_generator("resnet_6blocks", ngf=4, use_dropout=True, remat=True)
+  if netG == "unet_32":  # the U-Net of unet_256 with 5 levels, for 32 px inputs
+    plain, remat = (UnetGenerator(num_downs=5, ngf=4, use_dropout=True, remat=r) for r in (False, True))
+  else:
+    plain, remat = (make_generator(netG, ngf=4, use_dropout=True, remat=r) for r in (False, True))
   keys = {"params": jax.random.key(1), "dropout": jax.random.key(2)}
   v = plain.init(keys, x)
   v_remat = remat.init(keys, x)
   assert jax.tree_util.tree_structure(v) == jax.tree_util.tree_structure(v_remat)
+  params = v.pop("params")
 
   def loss(module, params):
-    y = module.apply({"params": params}, x, rngs={"dropout": jax.random.key(3)})
+    y, _ = module.apply({"params": params, **v}, x, rngs={"dropout": jax.random.key(3)},
+                        mutable=["batch_stats"])
     return jnp.mean(y**2)
 
-  l1, g1 = jax.value_and_grad(lambda p: loss(plain, p))(v["params"])
-  l2, g2 = jax.value_and_grad(lambda p: loss(remat, p))(v["params"])
+  l1, g1 = jax.value_and_grad(lambda p: loss(plain, p))(params)
+  l2, g2 = jax.value_and_grad(lambda p: loss(remat, p))(params)
   assert float(l1) == pytest.approx(float(l2), rel=1e-6)
   for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
-  with pytest.raises(ValueError, match="remat applies to the ResNet generators"):
-    make_generator("unet_128", remat=True)
+  # Activations the forward pass keeps for the backward pass: the VJP's residuals but the parameters.
+  kept = lambda m: sum(r.size for r in jax.tree_util.tree_leaves(
+      jax.eval_shape(lambda p: jax.vjp(lambda q: loss(m, q), p)[1], params))) - count_params(params)
+  assert kept(remat) < 0.7 * kept(plain)
