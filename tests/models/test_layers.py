@@ -55,6 +55,7 @@ def _reference_conv(x, w, stride, pads):
 @pytest.mark.parametrize("n,h,k,stride,pads", [
     (1, 9, 3, 1, ((1, 1), (1, 1))),   # residual-block conv
     (3, 9, 3, 1, ((0, 0), (0, 0))),   # reflect-padded conv (padding done before), batch of 3
+    (5, 6, 3, 1, ((1, 1), (1, 1))),   # a batch above PER_IMAGE_WEIGHT_GRAD_MAX_BATCH
     (2, 12, 7, 1, ((3, 3), (3, 3))),
     (2, 8, 2, 1, ((0, 1), (0, 1))),   # phase kernel of the transposed conv
     (2, 8, 3, 2, ((1, 1), (1, 1))),   # stride-2 downsampling
