@@ -5,6 +5,7 @@ junyanz/pytorch-CycleGAN-and-pix2pix `models/networks.py` (`init_weights`,
 `get_norm_layer`), which several later models reuse.
 """
 
+import contextlib
 import functools
 from typing import Any, Callable
 
@@ -156,9 +157,27 @@ def conv2d(x: jax.Array, w: jax.Array, stride: int, pads) -> jax.Array:
   speed, and the weight gradient of a batch far slower than that of its images.
   """
   pads = tuple((int(lo), int(hi)) for lo, hi in pads)
-  if jax.default_backend() != "cpu":
+  if jax.default_backend() != "cpu" or not _CPU_FORMULATION[0]:
     return _lax_conv(x, w, stride, pads)
   return _conv_cpu(x, w, int(stride), pads)
+
+
+_CPU_FORMULATION = [True]
+
+
+@contextlib.contextmanager
+def stock_convolutions():
+  """Within this context `conv2d` traces to the plain lax convolution and its stock derivatives.
+
+  The computed values are the same; used to count a model's convolution
+  FLOPs independently of the CPU formulation (e.g. experiments/benchmark.py).
+  """
+  old = _CPU_FORMULATION[0]
+  _CPU_FORMULATION[0] = False
+  try:
+    yield
+  finally:
+    _CPU_FORMULATION[0] = old
 
 
 def _fast_forward(x, w, stride, pads):

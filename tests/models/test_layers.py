@@ -80,3 +80,20 @@ def test_conv2d_value_and_gradients_equal_xla(n, h, k, stride, pads):
   gp = lambda conv: jax.grad(lambda b: jnp.sum(jax.grad(
       lambda a: jnp.sum(jnp.tanh(conv(a, b, stride, pads))))(x) ** 2))(w)
   np.testing.assert_allclose(gp(layers.conv2d), gp(_reference_conv), rtol=1e-3, atol=1e-3)
+
+
+def test_stock_convolutions_trace_the_plain_lax_derivatives():
+  """FLOP counting (experiments/benchmark.py) sees the model's convolutions, not the CPU formulation."""
+  x, w = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+  pads = ((1, 1), (1, 1))
+
+  def primitives(conv):
+    loss = lambda a, b: jnp.sum(conv(a, b) ** 2)
+    return [e.primitive.name for e in jax.make_jaxpr(jax.grad(loss, (0, 1)))(x, w).jaxpr.eqns]
+
+  stock = primitives(lambda a, b: jax.lax.conv_general_dilated(
+      a, b, (1, 1), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")))
+  assert stock.count("conv_general_dilated") == 3  # forward, input gradient, weight gradient
+  with layers.stock_convolutions():
+    assert primitives(lambda a, b: layers.conv2d(a, b, 1, pads)) == stock
+  assert primitives(lambda a, b: layers.conv2d(a, b, 1, pads)) != stock  # restored on exit

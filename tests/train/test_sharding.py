@@ -85,9 +85,9 @@ def test_one_device_equals_eight_devices_float64_state():
 
 
 def test_stargan_v2_one_device_equals_eight_devices_float64_state():
-  # Two iterations: 2 D, 2 G, 1 F and 1 E Adam steps each, EMA, R1 (a double backward).
-  result = run_sharding_worker("stargan_v2", "float64", 2)
-  assert result["step"] == 2
+  # One iteration: 2 D, 2 G, 1 F and 1 E Adam steps, EMA, R1 (a double backward).
+  result = run_sharding_worker("stargan_v2", "float64", 1)
+  assert result["step"] == 1
   assert result["n_leaves"] > 100
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result
