@@ -171,6 +171,8 @@ def stock_convolutions():
 
   The computed values are the same; used to count a model's convolution
   FLOPs independently of the CPU formulation (e.g. experiments/benchmark.py).
+  It acts at trace time: a function jitted inside the context keeps the stock
+  formulation in its compilation cache.
   """
   old = _CPU_FORMULATION[0]
   _CPU_FORMULATION[0] = False
