@@ -1,7 +1,9 @@
 """Shared test helpers: configs/ files, tiny model settings, resume and sharding helpers."""
 
+import atexit
 import importlib.util
 import os
+import shutil
 import tempfile
 
 import jax
@@ -11,7 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tests build the same train steps many times (every run of the train loop
 # compiles its own); a compilation cache for the session compiles each once.
-jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="i2ijax-test-xla-"))
+_XLA_CACHE_DIR = tempfile.mkdtemp(prefix="i2ijax-test-xla-")
+atexit.register(shutil.rmtree, _XLA_CACHE_DIR, ignore_errors=True)
+jax.config.update("jax_compilation_cache_dir", _XLA_CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
