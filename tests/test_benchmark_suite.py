@@ -8,13 +8,12 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from i2ijax.benchmark_suite import headline, suite_config
 from i2ijax.data.embedded import night_grade
 from i2ijax.evaluate import Evaluator
-from tests.conftest import TINY_CONFIGS, load_config
-from tests.test_evaluate import WEIGHT_ENVS
+from tests.helpers import TINY_CONFIGS, load_config, weight_envs
 
 
 @pytest.fixture(autouse=True)
 def no_weights_from_the_environment(monkeypatch):
-  for env in WEIGHT_ENVS:
+  for env in weight_envs():
     monkeypatch.delenv(env, raising=False)
 
 

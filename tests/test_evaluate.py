@@ -18,8 +18,8 @@ from i2ijax.metrics import inception, lpips
 from i2ijax.metrics.torch_weights import save_npz_state_dict
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state, make_translator
-from tests.conftest import TINY_CONFIGS, assert_same_states, load_config, short_run
-from tests.metrics.test_inception import random_state_dict
+from tests.helpers import (TINY_CONFIGS, assert_same_states, load_config, random_state_dict,
+                           short_run, weight_envs)
 
 
 def test_small_quickstart_beats_the_noisy_input_on_held_out_photos(tmp_path):
@@ -67,12 +67,11 @@ def test_folders_are_matched_by_name_and_scored(tmp_path):
     evaluate_folders(str(tmp_path / "out"), str(tmp_path / "ref"))
 
 
-WEIGHT_ENVS = (inception.WEIGHTS_ENV, lpips.ENV_BACKBONE, lpips.ENV_HEADS)
 
 
 @pytest.fixture(autouse=True)
 def no_weights_from_the_environment(monkeypatch):
-  for env in WEIGHT_ENVS:
+  for env in weight_envs():
     monkeypatch.delenv(env, raising=False)
 
 

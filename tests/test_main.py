@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 TINY = ["--config.num_train_steps=2", "--config.model.ngf=4", "--config.model.ndf=4",
         "--config.data.load_size=36", "--config.data.crop_size=32",

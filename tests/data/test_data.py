@@ -9,7 +9,7 @@ from i2ijax.data import images as image_io
 from i2ijax.data.embedded import day_night_domains
 from i2ijax.data.pipeline import Batches, UnalignedExamples, make_transform
 from i2ijax.data.sources import ArrayDomain, unaligned_domains
-from tests.conftest import load_config
+from tests.helpers import load_config
 
 
 def _write(path, array, mode=None):

@@ -12,7 +12,7 @@ from PIL import Image
 from i2ijax.data import images as image_io
 from i2ijax.data.pipeline import Batches, UnalignedExamples, make_transform
 from i2ijax.data.sources import FolderDomain, unaligned_domains
-from tests.conftest import load_config
+from tests.helpers import load_config
 
 
 def _png16(path, array):

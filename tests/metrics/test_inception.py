@@ -20,7 +20,6 @@ tensors, a scalar and an `nn.Parameter`.
 import collections
 import os
 import pickle
-import zlib
 
 import jax
 import numpy as np
@@ -28,35 +27,7 @@ import pytest
 
 from i2ijax.metrics import inception
 from i2ijax.metrics.torch_weights import load_torch_state_dict, save_npz_state_dict
-
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures")
-
-
-def random_state_dict(shapes, seed=0):
-  """Deterministic random weights {key: float32 array} for {key: shape}.
-
-  Each key draws from its own generator, seeded by (seed, crc32 of the key), so
-  the order of `shapes` does not matter. Conv/linear weights are He-scaled
-  normals (LPIPS heads `lin*` made nonnegative), BatchNorm scales and running
-  variances uniform in [0.5, 1.5], biases and running means N(0, 0.1^2).
-  """
-  out = {}
-  for key, shape in shapes.items():
-    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-    leaf = key.rsplit(".", 1)[-1]
-    if leaf in ("running_mean", "bias"):
-      value = 0.1 * rng.standard_normal(shape)
-    elif leaf == "running_var" or (leaf == "weight" and len(shape) == 1):
-      value = rng.uniform(0.5, 1.5, shape)
-    elif leaf == "weight":
-      value = rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[1:]))
-      if key.startswith("lin"):
-        value = np.abs(value)
-    else:
-      raise ValueError(f"no random rule for {key}")
-    out[key] = value.astype(np.float32)
-  return out
-
+from tests.helpers import FIXTURES, random_state_dict
 
 @pytest.fixture(scope="module")
 def fx():

@@ -22,7 +22,7 @@ import pytest
 
 from i2ijax.metrics import lpips
 from i2ijax.metrics.torch_weights import save_npz_state_dict
-from tests.metrics.test_inception import FIXTURES, random_state_dict
+from tests.helpers import FIXTURES, random_state_dict
 
 
 def _float(u):

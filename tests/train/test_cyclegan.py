@@ -8,7 +8,7 @@ import pytest
 from i2ijax.data.embedded import day_night_domains
 from i2ijax.train import cyclegan
 from i2ijax.train.common import linear_decay_schedule
-from tests.conftest import load_config, tiny_cyclegan_config
+from tests.helpers import load_config, tiny_cyclegan_config
 
 
 def _batch(n, size, seed=0):

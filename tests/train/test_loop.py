@@ -12,7 +12,7 @@ from i2ijax import checkpoint
 from i2ijax.train import cyclegan
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state, translate_images
-from tests.conftest import (assert_same_states, short_run, tiny_cyclegan_config,
+from tests.helpers import (assert_same_states, short_run, tiny_cyclegan_config,
                             train_straight_and_resumed)
 
 

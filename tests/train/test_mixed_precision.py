@@ -13,7 +13,7 @@ import pytest
 from i2ijax.evaluate import evaluate_workdir
 from i2ijax.train import cyclegan, pix2pix
 from i2ijax.train.loop import train_and_evaluate
-from tests.conftest import load_config, tiny_cyclegan_config
+from tests.helpers import load_config, tiny_cyclegan_config
 
 
 def _float_dtypes(tree):

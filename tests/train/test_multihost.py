@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from i2ijax.translate import load_config, load_state
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 OVERRIDES = [
     "--config=configs/cyclegan.py:quickstart", "--config.model.netG=resnet_6blocks",

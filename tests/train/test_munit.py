@@ -13,7 +13,7 @@ from i2ijax import losses
 from i2ijax.data.pipeline import Batches
 from i2ijax.train import munit
 from i2ijax.translate import load_state, translate_images
-from tests.conftest import (assert_same_states, load_config, short_run, tiny_munit_config,
+from tests.helpers import (assert_same_states, load_config, short_run, tiny_munit_config,
                             tiny_unit_config, train_straight_and_resumed)
 
 

@@ -13,7 +13,7 @@ from i2ijax.data.sources import aligned_domains
 from i2ijax.train import pix2pix
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import translate_images
-from tests.conftest import load_config
+from tests.helpers import load_config
 
 
 def _config():

@@ -13,7 +13,7 @@ import pytest
 from i2ijax import checkpoint
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state
-from tests.conftest import ROOT, tiny_cyclegan_config
+from tests.helpers import ROOT, tiny_cyclegan_config
 
 TINY = ["--config.model.ngf=4", "--config.model.ndf=4", "--config.data.load_size=36",
         "--config.data.crop_size=32", "--config.data.embedded_images=4",

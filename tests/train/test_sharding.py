@@ -16,14 +16,14 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 WORKER = r"""
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
 model_name, dtype, n_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 jax.config.update("jax_enable_x64", dtype == "float64")
-from tests.conftest import TINY_CONFIGS, random_batch
+from tests.helpers import TINY_CONFIGS, random_batch
 from i2ijax.train.loop import StateShardings, compile_model, make_mesh, model_module
 
 assert jax.device_count() == 8, jax.devices()

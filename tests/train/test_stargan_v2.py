@@ -15,7 +15,7 @@ from i2ijax.data.images import to_uint8
 from i2ijax.data.pipeline import Batches
 from i2ijax.train import stargan_v2
 from i2ijax.translate import load_state, translate_images
-from tests.conftest import (assert_same_states, load_config, short_run, tiny_stargan_v2_config,
+from tests.helpers import (assert_same_states, load_config, short_run, tiny_stargan_v2_config,
                             train_straight_and_resumed)
 
 

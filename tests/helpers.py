@@ -1,0 +1,169 @@
+"""Shared test helpers: configs/ files, tiny model settings, resume and sharding helpers,
+random weight files. Test modules import from here, never from each other."""
+
+import importlib.util
+import os
+import zlib
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+
+def load_config(name: str, arg: str | None = None):
+  """`configs/<name>.py` -> get_config(arg)."""
+  path = os.path.join(ROOT, "configs", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"configs_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def tiny_cyclegan_config(size: int = 32):
+  """The quickstart preset shrunk to seconds-per-run networks."""
+  c = load_config("cyclegan", "quickstart")
+  c.model.netG = "resnet_6blocks"
+  c.model.ngf = 8
+  c.model.ndf = 8
+  c.data.load_size = size + 4
+  c.data.crop_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.batch_size = 2
+  return c
+
+
+def tiny_stargan_v2_config(size: int = 32):
+  """The StarGAN v2 quickstart preset shrunk to seconds-per-run networks."""
+  c = load_config("stargan_v2", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size + 8
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.dim_in = 8
+  c.model.max_conv_dim = 16
+  c.model.hidden_dim = 16
+  c.model.style_dim = 8
+  c.model.latent_dim = 4
+  c.batch_size = 2
+  return c
+
+
+def _tiny_munit_family(name: str, size: int):
+  c = load_config(name, "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size + 4
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.gen.dim = 8
+  c.model.gen.n_res = 1
+  c.model.dis.dim = 8
+  c.model.dis.n_layer = 2
+  c.batch_size = 2
+  if name == "munit":
+    c.model.gen.mlp_dim = 16
+    c.model.gen.style_dim = 4
+    c.num_sample_styles = 2
+  return c
+
+
+def tiny_munit_config(size: int = 32):
+  """The MUNIT quickstart preset shrunk to seconds-per-run networks."""
+  return _tiny_munit_family("munit", size)
+
+
+def tiny_unit_config(size: int = 32):
+  """The UNIT quickstart preset shrunk to seconds-per-run networks."""
+  return _tiny_munit_family("unit", size)
+
+
+TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
+                "munit": tiny_munit_config, "unit": tiny_unit_config}
+
+
+def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
+  """A batch of uniform [-1, 1] images (and domain labels) in the layout `model_name` trains on."""
+  image = lambda: rng.uniform(-1, 1, (n, size, size, 3)).astype(dtype)
+  if model_name == "stargan_v2":
+    label = lambda: rng.integers(0, num_domains, n).astype("int32")
+    return {"x_src": image(), "y_src": label(), "x_ref": image(), "x_ref2": image(),
+            "y_ref": label()}
+  return {"A": image(), "B": image()}
+
+
+def train_straight_and_resumed(make_config, base, total: int, first: int) -> dict:
+  """Runs `make_config(total)` in base/straight, and in base/resumed first
+  `make_config(first)` then `make_config(total)` (a resume from step `first`).
+
+  Returns {"straight", "resumed" (workdirs), "first_half" (checkpoint steps
+  after the first part), "metrics" (of the resumed run's end)}.
+  """
+  import os
+  from i2ijax import checkpoint
+  from i2ijax.train.loop import train_and_evaluate
+  straight, resumed = str(base / "straight"), str(base / "resumed")
+  train_and_evaluate(make_config(total), straight)
+  train_and_evaluate(make_config(first), resumed)
+  first_half = sorted(os.listdir(checkpoint.checkpoint_dir(resumed)))
+  metrics = train_and_evaluate(make_config(total), resumed)
+  return {"straight": straight, "resumed": resumed, "first_half": first_half, "metrics": metrics}
+
+
+def assert_same_states(workdir_a: str, workdir_b: str, config, atol: float = 1e-6) -> int:
+  """The newest checkpoints of two workdirs hold equal states; returns the number of leaves."""
+  import jax
+  import numpy as np
+  from i2ijax.translate import load_state
+  _, a = load_state(workdir_a, config)
+  _, b = load_state(workdir_b, config)
+  assert int(a.step) == int(b.step)
+  la, lb = jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves_with_path(b)
+  assert len(la) == len(lb)
+  for (path, x), (_, y) in zip(la, lb):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=atol,
+                               err_msg=jax.tree_util.keystr(path))
+  return len(la)
+
+
+def short_run(config, steps: int):
+  """`config` as a `steps`-step run that logs every 2 steps, samples every 4 (2 images)
+  and checkpoints every 2, keeping 2."""
+  config.num_train_steps = steps
+  config.log_every_steps = 2
+  config.sample_every_steps = 4
+  config.checkpoint_every_steps = 2
+  config.max_to_keep = 2
+  config.num_sample_images = 2
+  return config
+
+
+def random_state_dict(shapes, seed=0):
+  """Deterministic random weights {key: float32 array} for {key: shape}.
+
+  Each key draws from its own generator, seeded by (seed, crc32 of the key), so
+  the order of `shapes` does not matter. Conv/linear weights are He-scaled
+  normals (LPIPS heads `lin*` made nonnegative), BatchNorm scales and running
+  variances uniform in [0.5, 1.5], biases and running means N(0, 0.1^2).
+  """
+  out = {}
+  for key, shape in shapes.items():
+    rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf in ("running_mean", "bias"):
+      value = 0.1 * rng.standard_normal(shape)
+    elif leaf == "running_var" or (leaf == "weight" and len(shape) == 1):
+      value = rng.uniform(0.5, 1.5, shape)
+    elif leaf == "weight":
+      value = rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[1:]))
+      if key.startswith("lin"):
+        value = np.abs(value)
+    else:
+      raise ValueError(f"no random rule for {key}")
+    out[key] = value.astype(np.float32)
+  return out
+
+
+def weight_envs():
+  """The environment variables that point evaluation at metric weights (FID Inception, LPIPS)."""
+  from i2ijax.metrics import inception, lpips
+  return (inception.WEIGHTS_ENV, lpips.ENV_BACKBONE, lpips.ENV_HEADS)
