@@ -43,7 +43,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from i2ijax.models.layers import stock_convolutions  # noqa: E402
-from i2ijax.train.loop import StateShardings, compile_model, make_mesh, model_module  # noqa: E402
+from i2ijax import registry  # noqa: E402
+from i2ijax.train.loop import StateShardings, compile_model, make_mesh  # noqa: E402
 
 # Dense peak FLOP/s of one device: (substring of device_kind, {compute dtype: FLOP/s}).
 PEAK_FLOPS = (
@@ -124,7 +125,7 @@ def bench_one(model_name, size, batch, dtype, n_devices, args) -> dict:
   config = load_config(model_name, args.set)
   config.model.dtype = dtype
   config.batch_size = batch
-  model = model_module(config.model_name)
+  model = registry.get(config.model_name)
   if size % model.input_multiple(config):
     raise SystemExit(f"--sizes: {size} is not a multiple of {model.input_multiple(config)} "
                      f"for {config.model.netG}")

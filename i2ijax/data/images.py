@@ -9,6 +9,7 @@ import dataclasses
 import os
 
 from absl import logging
+import einops
 import numpy as np
 from PIL import Image
 
@@ -245,15 +246,55 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def make_grid(rows: list[list[np.ndarray]], pad: int = 2) -> np.ndarray:
-  """Tiles equally sized uint8 [H, W, C] images into one uint8 image, row by row."""
+  """Tiles equally sized uint8 [H, W, C] images into one uint8 image, row by row.
+
+  Rows shorter than the longest are filled with white; `pad` white pixels
+  separate the images and frame the grid.
+  """
   h, w, c = rows[0][0].shape
   n_cols = max(len(r) for r in rows)
-  grid = np.full((len(rows) * (h + pad) + pad, n_cols * (w + pad) + pad, c), 255, np.uint8)
-  for i, row in enumerate(rows):
-    for j, im in enumerate(row):
-      y, x = pad + i * (h + pad), pad + j * (w + pad)
-      grid[y:y + h, x:x + w] = im
-  return grid
+  blank = np.full((h, w, c), 255, np.uint8)
+  cells = np.stack([np.stack(list(r) + [blank] * (n_cols - len(r))) for r in rows])
+  cells = np.pad(cells, ((0, 0), (0, 0), (pad, 0), (pad, 0), (0, 0)), constant_values=255)
+  grid = einops.rearrange(cells, "r c h w ch -> (r h) (c w) ch")
+  return np.pad(grid, ((0, pad), (0, pad), (0, 0)), constant_values=255)
+
+
+def render_grid(grid) -> np.ndarray:
+  """uint8 [H, W, 3] of a `registry.Grid`: its images with the row labels on the left and
+  the column labels on top, in black on white (PIL's built-in font)."""
+  from PIL import ImageDraw, ImageFont
+  body = make_grid(grid.lines)
+  if body.shape[2] == 1:
+    body = np.repeat(body, 3, axis=2)
+  font = ImageFont.load_default()
+  draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+  text_w = lambda t: int(np.ceil(draw.textlength(t, font=font)))
+  line_h = 12
+  cell_h = grid.lines[0][0].shape[0] + 2
+  cell_w = grid.lines[0][0].shape[1] + 2
+  left = max(text_w(t) for t in grid.row_labels) + 6 if grid.row_labels else 0
+  top = line_h + 4 if grid.col_labels else 0
+  canvas = Image.new("RGB", (left + body.shape[1], top + body.shape[0]), "white")
+  canvas.paste(Image.fromarray(body), (left, top))
+  draw = ImageDraw.Draw(canvas)
+  for i, label in enumerate(grid.row_labels):
+    draw.text((3, top + 2 + i * cell_h + (cell_h - line_h) // 2), label, fill="black", font=font)
+  for j, label in enumerate(grid.col_labels or ()):
+    x = left + 2 + j * cell_w + max(0, (cell_w - 2 - text_w(label)) // 2)
+    draw.text((x, 2), label, fill="black", font=font)
+  return np.asarray(canvas)
+
+
+def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
+  """Pads [H, W, C] at the bottom/right so both sides are multiples of `multiple`.
+
+  Reflect padding where the image is large enough, edge padding otherwise.
+  """
+  h, w = x.shape[:2]
+  ph, pw = (-h) % multiple, (-w) % multiple
+  mode = "reflect" if ph < h and pw < w else "edge"
+  return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def save_image(image: np.ndarray, path: str) -> None:

@@ -156,3 +156,19 @@ def make_optimizers(config, dataset_size: int):
                                 o.n_epochs_decay, o.epoch_count)
   make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
   return make(), make(), sched
+
+
+def network_translator(config, request, net, name: str, in_channels: int, out_channels: int,
+                       multiple: int):
+  """A `registry.Translator` running network `name` (params and batch_stats of the state) once.
+
+  Eval mode (running averages, no dropout) unless `request.train_mode`:
+  then each image's batch statistics and dropout (key from config.seed).
+  """
+  from i2ijax.registry import Translator
+  train = request.train_mode
+  key = jax.random.key(config.seed) if train and config.model.get("use_dropout") else None
+  apply = jax.jit(lambda p, x: apply_module(net, p["params"], p["batch_stats"], x, train=train,
+                                            key=key)[0])
+  params = lambda state: {"params": state.params[name], "batch_stats": state.batch_stats[name]}
+  return Translator(apply, params, in_channels, out_channels, 1, multiple)

@@ -25,8 +25,10 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.registry import DataKind, ModelSpec, rows_grid
 from i2ijax.train.common import (apply_many, apply_module, gan_norm_metrics, init_module,
-                                 make_optimizers, precision, validate_gan_config)
+                                 make_optimizers, network_translator, precision,
+                                 validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -235,6 +237,27 @@ def make_sample_fn(config):
 SAMPLE_ROWS = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
 
 
+def sample_grids(config, images: dict) -> dict:
+  """One grid: A -> B -> A lines, then B -> A -> B lines (real | translated | reconstructed)."""
+  del config
+  return {"samples": rows_grid(images, SAMPLE_ROWS, ["A", "B"],
+                               ["real", "translated", "reconstructed"])}
+
+
+def translator(config, request):
+  """G_A (AtoB) or G_B (BtoA) on one image (`registry.Translator`)."""
+  name, in_key = TRANSLATORS[request.direction]
+  out_key = "output_nc" if in_key == "input_nc" else "input_nc"
+  return network_translator(config, request, build_models(config)[name], name,
+                            config.data[in_key], config.data[out_key], input_multiple(config))
+
+
+def image_shapes(config) -> dict:
+  """{"A": (crop, crop, input_nc), "B": (crop, crop, output_nc)}."""
+  size = config.data.crop_size
+  return {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+
+
 def make_examples(config, split: str = "train", seed: int | None = None):
   """(example function, dataset size, image shapes) of the unaligned A/B data."""
   from i2ijax.data.pipeline import UnalignedExamples, make_transform
@@ -242,10 +265,16 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   domain_a, domain_b = unaligned_domains(config.data, split)
   examples = UnalignedExamples(domain_a, domain_b, transform=make_transform(config.data),
                                seed=config.seed if seed is None else seed)
-  size = config.data.crop_size
   if config.data.preprocess == "none":
     first = examples(0)
     shapes = {k: v.shape for k, v in first.items()}
   else:
-    shapes = {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+    shapes = image_shapes(config)
   return examples, examples.size, shapes
+
+
+SPEC = ModelSpec(
+    name="cyclegan", data_kind=DataKind.TWO_DOMAIN, validate_config=validate_config,
+    make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
+    make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
+    translator=translator, directions=tuple(TRANSLATORS), input_multiple=input_multiple)

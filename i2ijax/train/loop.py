@@ -1,23 +1,13 @@
 """The train loop every model plugs its step into.
 
-A model module (see `MODELS`) provides
-  validate_config(config): raises ValueError naming the key of a bad value
-  make_examples(config, split) -> (example fn, dataset size, image shapes)
-  create_state(config, key, image_shapes, dataset_size) -> state
-  make_train_step(config, dataset_size) -> (state, batch, rng) -> (state, metrics)
-  make_sample_fn(config) -> (state, batch, rng) -> {name: images}
-  SAMPLE_ROWS: the names shown on each row of a sample grid, or
-    sample_grids(images) -> {grid name: uint8 image} for other layouts.
-  TRANSLATORS: {direction: (network name, config.data key of its input channels)}.
-  input_multiple(config): image sides the generators accept are multiples of it.
-  (A multi-domain model sets MULTI_DOMAIN = True and provides
-  make_multi_domain_translator and image_shapes instead of the last two.)
-The loop builds a `Mesh` over all devices with one 'data' axis, creates the
+A model is a `registry.ModelSpec` (see `i2ijax.registry`): the loop
+validates its config, reads its examples, creates its state, runs its pure
+train step and renders its sample grids, and never looks at which model it
+runs. It builds a `Mesh` over all devices with one 'data' axis, creates the
 state replicated on it, shards each global batch along 'data', resumes from
 the newest checkpoint in the workdir, and logs, samples and checkpoints.
 """
 
-import importlib
 import math
 import os
 import signal
@@ -29,19 +19,9 @@ import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
-from i2ijax import checkpoint
-from i2ijax.data.images import make_grid, save_image, to_uint8
+from i2ijax import checkpoint, registry
+from i2ijax.data.images import render_grid, save_image
 from i2ijax.data.pipeline import Batches
-
-MODELS = {"cyclegan": "i2ijax.train.cyclegan", "pix2pix": "i2ijax.train.pix2pix",
-          "stargan_v2": "i2ijax.train.stargan_v2", "munit": "i2ijax.train.munit",
-          "unit": "i2ijax.train.munit"}
-
-
-def model_module(name: str):
-  if name not in MODELS:
-    raise ValueError(f"config.model_name={name!r} is not a known model; valid: {sorted(MODELS)}")
-  return importlib.import_module(MODELS[name])
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -77,19 +57,9 @@ def sample_batch(model, config, n: int) -> dict:
   return {k: np.stack([e[k] for e in items]) for k in items[0]}
 
 
-def sample_grids(model, images: dict) -> dict:
-  """{grid name: uint8 image} of one sampling: the model's own layouts, or its SAMPLE_ROWS."""
-  if hasattr(model, "sample_grids"):
-    return model.sample_grids(images)
-  return {"samples": sample_grid(images, model.SAMPLE_ROWS)}
-
-
-def sample_grid(images: dict, rows) -> np.ndarray:
-  """uint8 grid: one line per (row, example), the row's images side by side."""
-  images = {k: to_uint8(np.asarray(v)) for k, v in images.items()}
-  n = next(iter(images.values())).shape[0]
-  lines = [[images[name][i] for name in row] for row in rows for i in range(n)]
-  return make_grid(lines)
+def sample_grids(model: registry.ModelSpec, config, images: dict) -> dict:
+  """{grid name: uint8 image} of one sampling: the model's grids with their labels drawn."""
+  return {name: render_grid(grid) for name, grid in model.sample_grids(config, images).items()}
 
 
 class StateShardings:
@@ -136,7 +106,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   from clu import metric_writers, periodic_actions
 
-  model = model_module(config.model_name)
+  model = registry.get(config.model_name)
   model.validate_config(config)  # before any data is read or anything compiled
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh()
@@ -151,7 +121,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   write_config(config, workdir)
   evaluation = None
   if config.get("eval_every_steps", 0):  # test-split metrics at those steps (i2ijax.evaluate)
-    from i2ijax.evaluate import PeriodicEvaluation
+    from i2ijax.evaluate.periodic import PeriodicEvaluation
     evaluation = PeriodicEvaluation(config, workdir)
 
   shardings = StateShardings(mesh)
@@ -202,7 +172,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                        "  ".join(f"{k} {v:.4f}" for k, v in sorted(last.items())), rate,
                        time.strftime("%H:%M:%S", time.gmtime(eta)))
         if done % config.sample_every_steps == 0 or done == num_steps:
-          grids = sample_grids(model, jax.device_get(sample(state, fixed, rng)))
+          grids = sample_grids(model, config, jax.device_get(sample(state, fixed, rng)))
           writer.write_images(done, {k: g[None] for k, g in grids.items()})
           if jax.process_index() == 0:
             for name, grid in grids.items():
@@ -223,12 +193,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
       logging.warning("Stopped by %s after step %d; checkpoint saved in %s. Run the same "
                       "command again to resume.", stop.requested, final,
                       checkpoint.checkpoint_dir(workdir))
+    elif jax.process_index() == 0:
+      logging.info("%s", closing_line(model, workdir, final))
   finally:
     manager.wait_until_finished()
     manager.close()
     writer.flush()
     writer.close()
   return last
+
+
+def closing_line(model: registry.ModelSpec, workdir: str, step: int) -> str:
+  """Where a finished run's outputs are, and the commands to run next."""
+  return (f"Done at step {step}. Samples: {os.path.join(workdir, 'samples')}/  checkpoints: "
+          f"{checkpoint.checkpoint_dir(workdir)}/  TensorBoard events: {workdir} "
+          f"(tensorboard --logdir {workdir}). Next: python -m i2ijax.translate "
+          f"--workdir={workdir} --input=IMAGES --output=OUT {model.translate_example}; "
+          f"python -m i2ijax.evaluate --workdir={workdir}")
 
 
 class FiniteMonitor:
@@ -254,10 +235,12 @@ class FiniteMonitor:
       bad = {k: float(v) for k, v in m.items() if not np.all(np.isfinite(v))}
       if bad:
         terms = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        latest = self.latest_checkpoint()
+        where = (f"the newest checkpoint (step {latest}) in {self.checkpoint_dir} holds the "
+                 "last good state" if latest is not None else
+                 "no checkpoint had been written yet, so a rerun starts from scratch")
         raise FloatingPointError(
-            f"non-finite value at step {step}: {terms}. Training stopped; the newest "
-            f"checkpoint (step {self.latest_checkpoint()}) in {self.checkpoint_dir} holds the "
-            "last good state.")
+            f"non-finite value at step {step}: {terms}. Training stopped; {where}.")
     self.checked += host
     self.pending = []
 

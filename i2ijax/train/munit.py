@@ -39,12 +39,11 @@ import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.data.images import make_grid, to_uint8
 from i2ijax.models.munit import Discriminators, Generators
+from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid, rows_grid
 from i2ijax.train.common import adam, precision, validate_batch_and_precision
 
 KINDS = ("munit", "unit")
-MULTIMODAL = True  # translate builds `make_style_translator` (styles, references, interpolation)
 
 
 @flax.struct.dataclass
@@ -416,15 +415,21 @@ MUNIT_ROWS = (("x_a", "x_a_recon", "x_ab1", "x_ab2"), ("x_b", "x_b_recon", "x_ba
 UNIT_ROWS = (("x_a", "x_a_recon", "x_ab"), ("x_b", "x_b_recon", "x_ba"))
 
 
-def sample_grids(images: dict) -> dict:
+def sample_grids(config, images: dict) -> dict:
   """{"samples": the official rows, and for MUNIT "styles_ab", "reference_ab", "swap_a"}."""
-  images = {k: to_uint8(np.asarray(v)) for k, v in images.items()}
-  rows = MUNIT_ROWS if "x_ab1" in images else UNIT_ROWS
   n = images["x_a"].shape[0]
-  grids = {"samples": make_grid([[images[k][i] for k in row] for row in rows for i in range(n)])}
-  for name in ("styles_ab", "reference_ab", "swap_a"):
-    if name in images:
-      grids[name] = make_grid([list(line) for line in images[name]])
+  if kind_of(config) == "unit":
+    return {"samples": rows_grid(images, UNIT_ROWS, ["A", "B"],
+                                 ["input", "reconstructed", "translated"])}
+  grids = {"samples": rows_grid(images, MUNIT_ROWS, ["A", "B"],
+                                ["input", "reconstructed", "fixed style", "random style"])}
+  sources = [f"A #{i}" for i in range(n)]
+  grids["styles_ab"] = block_grid(images["styles_ab"], sources,
+                                  ["A"] + [f"B style {k}" for k in range(num_sample_styles(config))])
+  grids["reference_ab"] = block_grid(images["reference_ab"], ["B references"] + sources,
+                                     ["content"] + [f"style of B #{j}" for j in range(n)])
+  grids["swap_a"] = block_grid(images["swap_a"], ["A styles"] + sources,
+                               ["content"] + [f"style of A #{j}" for j in range(n)])
   return grids
 
 
@@ -434,61 +439,63 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   return unaligned_examples(config, split, seed)
 
 
-def style_codes(config, state, direction: str, *, seed: int = 0, num_styles: int = 1,
-                references=(), interpolate: int = 0):
-  """Target-domain style codes [K, style_dim] for `direction` (MUNIT).
+def translator(config, request):
+  """The translation of `request.direction` on one image (`registry.Translator`).
 
-  references: float [H, W, C] target-domain images whose styles are used
-  (example-guided); otherwise `num_styles` codes ~ N(0, I) from `seed`.
-  interpolate K > 1: K codes evenly spaced from the first code to the second
-  (two references, or two random codes from `seed`).
+  MUNIT: the input's content decoded with K target-domain style codes: the
+  styles of `request.references` (example-guided), or `num_styles` codes ~
+  N(0, I) [K, style_dim] from key `seed`; with interpolate K > 1, K codes
+  evenly spaced from the first code to the second (two references, or two
+  random codes from `seed`). UNIT: the single deterministic translation
+  (latent mean, no noise). Sides must be multiples of 2^gen.n_downsample.
   """
   nets = Nets(config)
-  g = state.params["G"]
-  target = "b" if direction == "AtoB" else "a"
-  dim = config.model.gen.style_dim
-  if references:
-    codes = jnp.concatenate([nets.encode(g, target, jnp.asarray(r)[None])[1] for r in references])
-  else:
-    count = 2 if interpolate > 1 else num_styles
-    codes = jax.random.normal(jax.random.key(seed), (count, dim), jnp.float32)
-  if interpolate > 1:
-    if codes.shape[0] != 2:
-      raise ValueError(f"style interpolation needs two references, got {codes.shape[0]}")
-    t = jnp.linspace(0.0, 1.0, interpolate)[:, None]
-    codes = (1 - t) * codes[0] + t * codes[1]
-  return codes
-
-
-def make_style_translator(config, state, direction: str, *, seed: int = 0, num_styles: int = 1,
-                          references=(), interpolate: int = 0):
-  """`translate(float [H, W, C] in [-1, 1]) -> float [K, H, W, C_out]`.
-
-  MUNIT: the input's content decoded with each code of `style_codes` (K of
-  them); UNIT: the single deterministic translation (latent mean, no noise),
-  K = 1. Sides must be multiples of 2^gen.n_downsample (translate pads them).
-  """
-  if direction not in ("AtoB", "BtoA"):
-    raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
-  nets = Nets(config)
-  g = state.params["G"]
-  source, target = ("a", "b") if direction == "AtoB" else ("b", "a")
+  source, target = ("a", "b") if request.direction == "AtoB" else ("b", "a")
+  in_nc, out_nc = config.data.input_nc, config.data.output_nc
+  channels = (in_nc, out_nc) if request.direction == "AtoB" else (out_nc, in_nc)
+  params = lambda state: state.params["G"]
   if nets.kind == "unit":
-    if references or interpolate or num_styles > 1:
-      raise ValueError("UNIT translations are deterministic: --num_styles, --reference and "
-                       "--interpolate apply to MUNIT")
-    return jax.jit(lambda x: nets.decode(g, target, nets.encode(g, source, x[None])))
-  codes = style_codes(config, state, direction, seed=seed, num_styles=num_styles,
-                      references=references, interpolate=interpolate)
+    apply = jax.jit(lambda g, x: nets.decode(g, target, nets.encode(g, source, x)))
+    return Translator(apply, params, *channels, 1, input_multiple(config))
+  refs = tuple(jnp.asarray(r)[None] for r in request.references)
+  interpolate = request.interpolate
+  if interpolate > 1 and len(refs) not in (0, 2):
+    raise ValueError(f"style interpolation needs two references, got {len(refs)}")
+  count = 2 if interpolate > 1 else (len(refs) or request.num_styles)
+  random_codes = jax.random.normal(jax.random.key(request.seed),
+                                   (count, config.model.gen.style_dim), jnp.float32)
+
+  def codes(g):
+    c = (jnp.concatenate([nets.encode(g, target, r)[1] for r in refs]) if refs
+         else random_codes)
+    if interpolate > 1:
+      t = jnp.linspace(0.0, 1.0, interpolate)[:, None]
+      c = (1 - t) * c[0] + t * c[1]
+    return c
 
   @jax.jit
-  def translate(x):
-    content, _ = nets.encode(g, source, x[None])
-    k = codes.shape[0]
-    return nets.decode(g, target, jnp.repeat(content, k, axis=0), codes)
+  def apply(g, x):
+    content, _ = nets.encode(g, source, x)
+    c = codes(g)
+    return nets.decode(g, target, jnp.repeat(content, c.shape[0], axis=0), c)
 
-  return translate
+  k = interpolate if interpolate > 1 else count
+  return Translator(apply, params, *channels, k, input_multiple(config))
 
 
 def input_multiple(config) -> int:
   return 2**config.model.gen.n_downsample
+
+
+_COMMON = dict(validate_config=validate_config, make_examples=make_examples,
+               image_shapes=image_shapes, create_state=create_state,
+               make_train_step=make_train_step, make_sample_fn=make_sample_fn,
+               sample_grids=sample_grids, translator=translator,
+               directions=("AtoB", "BtoA"), input_multiple=input_multiple)
+MUNIT_SPEC = ModelSpec(
+    name="munit", data_kind=DataKind.TWO_DOMAIN, multimodal=True,
+    translate_options=frozenset({"direction", "seed", "num_styles", "references",
+                                 "interpolate"}),
+    translate_example="--direction=AtoB --num_styles=4", **_COMMON)
+UNIT_SPEC = ModelSpec(name="unit", data_kind=DataKind.TWO_DOMAIN,
+                      translate_options=frozenset({"direction"}), **_COMMON)

@@ -26,12 +26,11 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
+from i2ijax.registry import DataKind, ModelSpec, rows_grid
 from i2ijax.train.common import (apply_many, gan_norm_metrics, init_module, make_optimizers,
-                                 precision, validate_gan_config)
+                                 network_translator, precision, validate_gan_config)
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
-TRANSLATORS = {"AtoB": ("G", "input_nc")}  # direction -> (network, channels of its input)
-PAIRED_DATA = True  # its config names ground truth B for every A (see i2ijax.evaluate)
 
 
 @flax.struct.dataclass
@@ -162,6 +161,29 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   domain_a, domain_b = aligned_domains(config.data, split)
   examples = PairedExamples(domain_a, domain_b, transform=make_transform(config.data),
                             seed=config.seed if seed is None else seed)
+  return examples, examples.size, image_shapes(config)
+
+
+def image_shapes(config) -> dict:
+  """{"A": (crop, crop, input_nc), "B": (crop, crop, output_nc)}."""
   size = config.data.crop_size
-  shapes = {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
-  return examples, examples.size, shapes
+  return {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
+
+
+def sample_grids(config, images: dict) -> dict:
+  """One grid: input | translation | ground truth per example."""
+  del config
+  return {"samples": rows_grid(images, SAMPLE_ROWS, ["A"], ["input", "translated", "truth"])}
+
+
+def translator(config, request):
+  """G on one image (`registry.Translator`); eval mode unless `request.train_mode`."""
+  return network_translator(config, request, build_models(config)["G"], "G",
+                            config.data.input_nc, config.data.output_nc, input_multiple(config))
+
+
+SPEC = ModelSpec(
+    name="pix2pix", data_kind=DataKind.PAIRED, validate_config=validate_config,
+    make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
+    make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
+    translator=translator, input_multiple=input_multiple)

@@ -30,18 +30,16 @@ and everything else work per sample, so this is exact up to rounding).
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.data.images import make_grid, to_uint8
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
+from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
 from i2ijax.train.common import adam, precision, validate_batch_and_precision
 
 NETWORKS = ("G", "F", "E", "D")
 EMA_NETWORKS = ("G", "F", "E")
-MULTI_DOMAIN = True  # translate takes a target domain and a seed or a reference (no TRANSLATORS)
 
 
 @flax.struct.dataclass
@@ -282,10 +280,15 @@ def make_sample_fn(config):
   return sample
 
 
-def sample_grids(images: dict) -> dict:
-  """{"latent": uint8 grid (source x domain/latent), "reference": uint8 grid (source x reference)}."""
-  return {name: make_grid([list(line) for line in to_uint8(np.asarray(block))])
-          for name, block in images.items()}
+def sample_grids(config, images: dict) -> dict:
+  """{"latent": source x (domain, latent) grid, "reference": source x reference grid}."""
+  lat, ref = images["latent"], images["reference"]
+  n, n_lat = lat.shape[0], latents_per_domain(config)
+  cols = ["source"] + [f"domain {k} z{l}" for k in range(config.model.num_domains)
+                       for l in range(n_lat)]
+  return {"latent": block_grid(lat, [f"source #{i}" for i in range(n)], cols),
+          "reference": block_grid(ref, ["references"] + [f"source #{i}" for i in range(n)],
+                                  ["source"] + [f"ref #{j}" for j in range(n)])}
 
 
 def make_examples(config, split: str = "train", seed: int | None = None):
@@ -304,23 +307,42 @@ def image_shapes(config) -> dict:
   return {k: (size, size, 3) for k in ("x_src", "x_ref", "x_ref2")}
 
 
-def make_multi_domain_translator(config, state, domain: int, *, seed: int = 0, reference=None):
-  """`translate(float [H, W, 3] at img_size) -> float [H, W, 3]` into domain `domain`.
+def translator(config, request):
+  """Into domain `request.domain` with the EMA networks (as the official sampling and evaluation).
 
-  The EMA networks (as the official sampling and evaluation use); the style
-  is F(z, domain) with z ~ N(0, I) from `seed`, or E(reference, domain) for a
-  reference image (float [img_size, img_size, 3] in [-1, 1]).
+  Styles: F(z_k, domain) for k < num_styles with z_k ~ N(0, I) [1, latent_dim]
+  from seed `request.seed + k`, or E(reference, domain) for each reference
+  image (float [img_size, img_size, 3] in [-1, 1]). Inputs are resized to
+  img_size.
   """
   models = build_models(config)
   m = config.model
-  if not 0 <= domain < m.num_domains:
-    raise ValueError(f"domain {domain} is out of range: the model has {m.num_domains} domains")
-  p = state.ema
-  y = jnp.full((1,), domain, jnp.int32)
-  if reference is None:
-    z = jax.random.normal(jax.random.key(seed), (1, m.latent_dim), jnp.float32)
-    style = models["F"].apply({"params": p["F"]}, z, y)
-  else:
-    style = models["E"].apply({"params": p["E"]}, jnp.asarray(reference)[None], y)
-  g = jax.jit(lambda x: models["G"].apply({"params": p["G"]}, x[None], style)[0])
-  return g
+  G, F, E = models["G"], models["F"], models["E"]
+  domain = request.domain
+  if domain is None or not 0 <= domain < m.num_domains:
+    raise ValueError(f"domain {domain} is out of range: the model has {m.num_domains} domains "
+                     "(pass --domain as an index or a domain name)")
+  refs = jnp.stack([jnp.asarray(r) for r in request.references]) if request.references else None
+  k = refs.shape[0] if refs is not None else request.num_styles
+  y = jnp.full((k,), domain, jnp.int32)
+  z = jnp.concatenate([jax.random.normal(jax.random.key(request.seed + i), (1, m.latent_dim),
+                                         jnp.float32) for i in range(k)])
+
+  @jax.jit
+  def apply(p, x):
+    if refs is None:
+      styles = F.apply({"params": p["F"]}, z, y)
+    else:
+      styles = E.apply({"params": p["E"]}, refs, y)
+    return G.apply({"params": p["G"]}, jnp.repeat(x, k, axis=0), styles)
+
+  return Translator(apply, lambda state: state.ema, 3, 3, k, size=config.data.crop_size)
+
+
+SPEC = ModelSpec(
+    name="stargan_v2", data_kind=DataKind.MULTI_DOMAIN, validate_config=validate_config,
+    make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
+    make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
+    translator=translator, translate_options=frozenset({"domain", "seed", "num_styles",
+                                                        "references"}),
+    directions=(), multimodal=True, translate_example="--domain=1 --seed=0")

@@ -24,7 +24,8 @@ import jax, jax.numpy as jnp, numpy as np
 model_name, dtype, n_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 jax.config.update("jax_enable_x64", dtype == "float64")
 from tests.helpers import TINY_CONFIGS, random_batch
-from i2ijax.train.loop import StateShardings, compile_model, make_mesh, model_module
+from i2ijax import registry
+from i2ijax.train.loop import StateShardings, compile_model, make_mesh
 
 assert jax.device_count() == 8, jax.devices()
 size = 32
@@ -33,7 +34,7 @@ c.batch_size = 8
 if model_name == "cyclegan":
   c.model.pool_size = 4   # small, so the swap phase of the pool is exercised too
 c.model.param_dtype = dtype
-model = model_module(model_name)
+model = registry.get(model_name)
 rng_np = np.random.default_rng(0)
 batches = [random_batch(model_name, 8, size, rng_np, dtype) for _ in range(n_steps)]
 shapes = {k: v.shape[1:] for k, v in batches[0].items()}
