@@ -61,7 +61,7 @@ def munit_family_config(model_name: str) -> ml_collections.ConfigDict:
   c.model.gan_w = 1.0
   c.model.recon_x_w = 10.0
   c.model.vgg_w = 0.0
-  c.model.vgg_model_path = ""  # VGG16 weights for vgg_w > 0 (i2ijax.models.munit.load_vgg16)
+  c.model.vgg_model_path = ""  # VGG16 weights for vgg_w > 0 (i2ijax.perceptual.load_vgg16)
   c.model.param_dtype = "float32"
   c.model.dtype = "float32"  # "bfloat16": mixed precision
 

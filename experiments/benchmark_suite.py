@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from i2ijax.benchmark_suite import (  # noqa: E402
-    SUITE_TASKS, format_table, suite_config, suite_score)
+    format_table, suite_config, suite_score, suite_tasks)
 from i2ijax.train.loop import train_and_evaluate  # noqa: E402
 
 
@@ -50,14 +50,15 @@ def main():
                       help="MUNIT / StarGAN v2 styles per input")
   args = parser.parse_args()
   models = [m.strip() for m in args.models.split(",") if m.strip()]
-  unknown = sorted(set(models) - set(SUITE_TASKS))
+  tasks = suite_tasks()
+  unknown = sorted(set(models) - set(tasks))
   if unknown:
-    raise SystemExit(f"--models: unknown {unknown}; the suite has {sorted(SUITE_TASKS)}")
+    raise SystemExit(f"--models: unknown {unknown}; the suite has {sorted(tasks)}")
   rows = []
   for name in models:
     config = suite_config(quickstart(name), args.steps or None)
     workdir = os.path.join(args.workdir_root, name)
-    print(f"== {name}: {SUITE_TASKS[name]}, workdir {workdir}", flush=True)
+    print(f"== {name}: {tasks[name]}, workdir {workdir}", flush=True)
     start = time.time()
     train_and_evaluate(config, workdir)
     row = suite_score(workdir, num_styles=args.num_styles)

@@ -1,21 +1,20 @@
 """The built-in benchmark suite: every model on an embedded task whose answer is known.
 
 No network is needed: the tasks are built from photos that scikit-image ships
-(`i2ijax.data.embedded`).
+(`i2ijax.data.embedded`). A model's task follows from its data kind
+(`registry.DataKind`):
 
-  cyclegan, munit, unit  day -> night (`data.embedded_domains` = ""): the true
-                         translation of a day test crop x is `night_grade(x)`;
-                         score: PSNR (dB) of the AtoB translations against it
-                         (MUNIT: mean over its sampled styles);
-  pix2pix                the embedded paired task (`data.embedded_task`,
-                         denoising by default); score: PSNR (dB) against the
-                         clean targets;
-  stargan_v2             the three style domains (day / night / duotone, a
-                         random style per image: no unique truth); score: the
-                         fraction of latent-guided translations that the
-                         nearest-centroid domain classifier fitted on the
-                         training images assigns to the target domain, mean
-                         over the target domains.
+  two-domain    day -> night (`data.embedded_domains` = ""): the true
+                translation of a day test crop x is `night_grade(x)`;
+                score: PSNR (dB) of the AtoB translations against it
+                (multimodal models: mean over their sampled styles);
+  paired        the embedded paired task (`data.embedded_task`, denoising
+                by default); score: PSNR (dB) against the clean targets;
+  multi-domain  the three style domains (day / night / duotone, a random
+                style per image: no unique truth); score: the fraction of
+                latent-guided translations that the nearest-centroid
+                domain classifier fitted on the training images assigns to
+                the target domain, mean over the target domains.
 
 Each score comes with its trivial baseline, the same metric of the
 untranslated inputs: their PSNR against the truth (identity), or the
@@ -24,24 +23,32 @@ fraction of them the classifier already assigns to the target domain.
 prints one table.
 """
 
-SUITE_TASKS = {
-  "cyclegan": "embedded day -> night",
-  "munit": "embedded day -> night",
-  "unit": "embedded day -> night",
-  "pix2pix": "embedded paired task",
-  "stargan_v2": "embedded style domains",
+from i2ijax import registry
+from i2ijax.registry import DataKind
+
+KIND_TASKS = {
+    DataKind.TWO_DOMAIN: "embedded day -> night",
+    DataKind.PAIRED: "embedded paired task",
+    DataKind.MULTI_DOMAIN: "embedded style domains",
 }
+
+
+def suite_tasks() -> dict:
+  """{model name: its suite task} of the registered models whose data kind has one."""
+  kinds = {name: registry.get(name).data_kind for name in registry.MODELS}
+  return {name: KIND_TASKS[kind] for name, kind in kinds.items() if kind in KIND_TASKS}
 
 
 def suite_config(config, steps: int | None = None):
   """`config` (a quickstart) set to its suite task; `steps` overrides num_train_steps."""
-  if config.model_name not in SUITE_TASKS:
-    raise ValueError(f"{config.model_name!r} has no suite task; suite models: "
-                     f"{sorted(SUITE_TASKS)}")
+  kind = registry.get(config.model_name).data_kind
+  if kind not in KIND_TASKS:
+    raise ValueError(f"{config.model_name!r} ({kind.value} data) has no suite task; suite "
+                     f"models: {sorted(suite_tasks())}")
   if config.data.source != "embedded":
     raise ValueError(f"the suite runs on embedded data, got config.data.source="
                      f"{config.data.source!r}: start from the :quickstart preset")
-  if config.model_name in ("munit", "unit"):
+  if kind == DataKind.TWO_DOMAIN and "embedded_domains" in config.data:
     config.data.embedded_domains = ""  # day -> night, with a known truth
   if steps:
     config.num_train_steps = int(steps)
@@ -52,7 +59,7 @@ def headline(report: dict) -> dict:
   """The suite's one score of an `evaluate` report: {score_name, score, baseline, higher_is_better}.
 
   Paired: PSNR against the targets. Two-domain: AtoB PSNR against the truth
-  where known, else AtoB classifier accuracy, else AtoB FID. StarGAN v2:
+  where known, else AtoB classifier accuracy, else AtoB FID. Multi-domain:
   the mean classifier accuracy over target domains, else the mean FID.
   """
   def pick(group, names):

@@ -3,16 +3,21 @@
 The whole train state is saved (parameters, optimizer states, step, image
 pools, batch statistics); with the step it fixes the data position and the RNG
 stream, so resuming reproduces an uninterrupted run. Restores are made
-directly into the shardings of an abstract target.
+directly into the shardings of an abstract target. `load_config` and
+`load_state` read a finished or running workdir back (translate, evaluate).
 """
 
+import json
 import os
 import shutil
 import time
 
 from absl import logging
 import jax
+import ml_collections
 import orbax.checkpoint as ocp
+
+from i2ijax import registry
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -77,3 +82,28 @@ def abstract_like(tree, sharding):
   """ShapeDtypeStructs of `tree` (arrays or ShapeDtypeStructs) placed on `sharding`."""
   return jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config.json the train loop wrote into `workdir`."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: is {workdir!r} a training workdir?")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_state(workdir: str, config, step: int | None = None):
+  """(model spec, train state) of checkpoint `step` (default: newest) in `workdir`, on one device."""
+  spec = registry.get(config.model_name)
+  shapes = spec.image_shapes(config)
+  abstract = jax.eval_shape(lambda k: spec.create_state(config, k, shapes, 1), jax.random.key(0))
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  manager = make_manager(workdir, None)
+  try:
+    state = restore(manager, abstract_like(abstract, sharding), step)
+  finally:
+    manager.close()
+  if state is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpoint_dir(workdir)}")
+  return spec, state

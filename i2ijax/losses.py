@@ -158,25 +158,25 @@ def diversity_sensitive_loss(fake1, fake2):
 
 
 # ---------------------------------------------------------------- multi-scale and latent terms
-def multiscale_d_loss(real_outputs, fake_outputs, gan_mode: str = "lsgan"):
+def multiscale_d_loss(real_outputs, fake_outputs, gan: Adversarial = ADVERSARIAL["lsgan"]):
   """MUNIT's `MsImageDis.calc_dis_loss`: sum over scales k of real_term_k + fake_term_k.
 
-  lsgan: E[(D_k(real) - 1)^2] + E[D_k(fake)^2]; nsgan ('vanilla'): the two BCE terms.
+  With `gan` = adversarial("lsgan"): E[(D_k(real) - 1)^2] + E[D_k(fake)^2];
+  adversarial("vanilla") (the official 'nsgan'): the two BCE terms.
   Args:
     real_outputs, fake_outputs: lists of per-scale logit maps (finest first).
+    gan: the objective (`adversarial(name)`), as every other GAN loss takes it.
   """
-  d_loss = adversarial(gan_mode).d_loss
   total = 0.0
   for real, fake in zip(real_outputs, fake_outputs, strict=True):
-    r, f = d_loss(real, fake)
+    r, f = gan.d_loss(real, fake)
     total = total + r + f
   return total
 
 
-def multiscale_g_loss(fake_outputs, gan_mode: str = "lsgan"):
+def multiscale_g_loss(fake_outputs, gan: Adversarial = ADVERSARIAL["lsgan"]):
   """MUNIT's `MsImageDis.calc_gen_loss`: sum over scales k (lsgan: E[(D_k(fake) - 1)^2])."""
-  g_loss = adversarial(gan_mode).g_loss
-  return sum(g_loss(fake) for fake in fake_outputs)
+  return sum(gan.g_loss(fake) for fake in fake_outputs)
 
 
 def image_reconstruction_loss(reconstructed, original):

@@ -177,8 +177,9 @@ def rows_grid(images: dict, rows, row_names=None, col_names=None) -> Grid:
   suffixed with the example index; col_names: one label per column.
   """
   from i2ijax.data.images import to_uint8
-  images = {k: to_uint8(np.asarray(v)) for k, v in images.items()}
-  n = next(iter(images.values())).shape[0]
+  names = {name for row in rows for name in row}
+  images = {k: to_uint8(np.asarray(v)) for k, v in images.items() if k in names}
+  n = images[rows[0][0]].shape[0]
   row_names = row_names or [" | ".join(row) for row in rows]
   lines, labels = [], []
   for row, label in zip(rows, row_names):

@@ -1,75 +1,41 @@
 """Translate images with a trained model.
 
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
+    [--train_mode]                                   (two-domain and paired models)
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=night
-    [--seed=3 | --reference=STYLE.jpg]        (StarGAN v2)
+    [--seed=3 --num_styles=K | --reference=STYLE.jpg,...]   (multi-domain models)
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
-    [--num_styles=K --seed=3 | --reference=STYLE.jpg | --interpolate=K
-     [--reference=FIRST.jpg,SECOND.jpg]]       (MUNIT; UNIT takes none of these)
+    [--num_styles=K --seed=3 | --reference=STYLE.jpg,... | --interpolate=K
+     [--reference=FIRST.jpg,SECOND.jpg]]             (multimodal two-domain models)
 
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
-and translates every image (a file or all images under a folder) at its own
-size: the networks are fully convolutional, so each image is reflect-padded to
-the multiple its generator needs (4 for ResNets, 2^num_downs for U-Nets) and
-cropped back. A folder is the official single-folder layout (every image under
-it, recursively): files that cannot be read are skipped and named, and
-grayscale, RGBA, CMYK or 16-bit inputs are converted to the model's channels,
-each with one warning, before anything is translated. Outputs are PNGs named
-after the inputs; where one input gives several outputs (MUNIT's styles or an
-interpolation) they are NAME_000.png, NAME_001.png, ...
+and translates every image (a file or all images under a folder) with the
+model's `registry.Translator`. Each model takes the options of its
+`ModelSpec.translate_options`; any other option is refused by name before
+anything is loaded. Fully convolutional models translate each image at its
+own size: it is reflect-padded to the multiple the generator needs (4 for
+ResNets, 2^num_downs for U-Nets) and cropped back; models with a fixed size
+(StarGAN v2) resize the input to it (bilinear, as the official test loader)
+and their outputs have that size. A folder is the official single-folder
+layout (every image under it, recursively): files that cannot be read are
+skipped and named, and grayscale, RGBA, CMYK or 16-bit inputs are converted to
+the model's channels, each with one warning, before anything is translated.
+Outputs are PNGs named after the inputs; where one input gives several
+outputs (styles, references or an interpolation) they are NAME_000.png,
+NAME_001.png, ...
 """
 
-import json
+import dataclasses
 import os
 
 from absl import app, flags, logging
-import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from i2ijax import checkpoint
+from i2ijax import registry
+from i2ijax.checkpoint import load_config, load_state  # noqa: F401 (part of this module's API)
 from i2ijax.data import images as image_io
-from i2ijax.train.common import apply_module
-from i2ijax.train.loop import model_module
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: is {workdir!r} a training workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def load_state(workdir: str, config, step: int | None = None):
-  """The train state of checkpoint `step` (default: newest) in `workdir`, on the CPU/default device."""
-  model = model_module(config.model_name)
-  c = config.data.crop_size
-  shapes = {"A": (c, c, config.data.input_nc), "B": (c, c, config.data.output_nc)}
-  if hasattr(model, "image_shapes"):
-    shapes = model.image_shapes(config)
-  abstract = jax.eval_shape(lambda k: model.create_state(config, k, shapes, 1), jax.random.key(0))
-  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  manager = checkpoint.make_manager(workdir, None)
-  try:
-    state = checkpoint.restore(manager, checkpoint.abstract_like(abstract, sharding), step)
-  finally:
-    manager.close()
-  if state is None:
-    raise FileNotFoundError(f"no checkpoint in {checkpoint.checkpoint_dir(workdir)}")
-  return model, state
-
-
-def pad_to_multiple(x: np.ndarray, multiple: int = 4) -> np.ndarray:
-  """Pads [H, W, C] at the bottom/right so both sides are multiples of `multiple`.
-
-  Reflect padding where the image is large enough, edge padding otherwise.
-  """
-  h, w = x.shape[:2]
-  ph, pw = (-h) % multiple, (-w) % multiple
-  mode = "reflect" if ph < h and pw < w else "edge"
-  return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode=mode)
+from i2ijax.registry import DataKind, TranslateRequest
 
 
 def domain_index(config, domain) -> int:
@@ -89,105 +55,99 @@ def domain_index(config, domain) -> int:
   return names.index(domain)
 
 
+def to_input(image: np.ndarray, translator: registry.Translator) -> np.ndarray:
+  """uint8 [H, W, C] -> float [H', W', C] in [-1, 1] as `translator` takes it.
+
+  Resized to `translator.size` (bilinear) where set, else padded (reflect) to
+  a multiple of `translator.multiple`.
+  """
+  if translator.size:
+    image = image_io.resize(image, translator.size, translator.size, image_io.Image.BILINEAR)
+  x = image.astype(np.float32) / 127.5 - 1.0
+  return x if translator.size else image_io.pad_to_multiple(x, translator.multiple)
+
+
+def translate_image(translator: registry.Translator, params, image: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, C] -> uint8 [K, H, W, C_out] (K = translator.num_outputs).
+
+  `params` = `translator.params(state)`; outputs of padded inputs are cropped
+  back to the input's size, those of resized inputs keep `translator.size`.
+  """
+  h, w = image.shape[:2]
+  out = translator.apply(params, jnp.asarray(to_input(image, translator)[None]))
+  out = np.asarray(out["image"] if isinstance(out, dict) else out)
+  return image_io.to_uint8(out if translator.size else out[:, :h, :w])
+
+
+def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, domain=None,
+                 seed: int = 0, reference: str | None = None, num_styles: int = 1,
+                 interpolate: int = 0, train_mode: bool = False) -> TranslateRequest:
+  """The checked `TranslateRequest` of the command-line options; references stay file paths.
+
+  `domain` (an index or a domain name) is looked up for multi-domain data;
+  `reference` is one path or several, comma-separated.
+  """
+  if (domain is not None and "domain" not in spec.translate_options
+      and "direction" in spec.translate_options):
+    raise ValueError(f"{spec.name} translates between two domains: use --direction "
+                     f"({' or '.join(spec.directions)}), not --domain (got {domain!r})")
+  if spec.data_kind == DataKind.MULTI_DOMAIN and "domain" in spec.translate_options:
+    domain = domain_index(config, domain)
+  refs = tuple(p for p in (reference or "").split(",") if p)
+  request = TranslateRequest(direction=direction, domain=domain, seed=seed,
+                             num_styles=num_styles, references=refs, interpolate=interpolate,
+                             train_mode=train_mode)
+  registry.check_request(spec, request)
+  return request
+
+
+def load_reference(path: str, translator: registry.Translator) -> np.ndarray:
+  """A style reference file -> float [H, W, C_out] in [-1, 1] as `translator` takes it."""
+  return to_input(image_io.load_image(path, translator.out_channels), translator)
+
+
 def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
                     train_mode: bool = False, domain=None, seed: int = 0,
                     reference: str | None = None, num_styles: int = 1, interpolate: int = 0):
-  """(translate, config, step): `translate(uint8 [H, W, C]) -> uint8 [H, W, C_out]`.
+  """(translate, config, step): `translate(uint8 [H, W, C]) -> [uint8 [H', W', C_out], ...]`.
 
-  The network of `direction` from checkpoint `step` (default: newest) of
-  `workdir`. By default it runs in eval mode (batch norm running averages,
-  dropout off: the official `test.py --eval`); `train_mode` uses each image's
-  own batch statistics and dropout instead (the official test default).
-  Multi-domain models (StarGAN v2) instead translate into `domain` (index or
-  name) with the style of latent `seed` or of the image file `reference`;
-  inputs are resized to the trained size (bilinear, as the official test
-  loader) and outputs have that size.
-  Multimodal two-domain models (MUNIT, UNIT) return a list of outputs per
-  image: `num_styles` random styles from `seed`, the style of each image of
-  the comma-separated `reference` files (example-guided), or `interpolate`
-  steps between two styles (two references, or two random codes).
+  One output per style (`num_styles` from `seed`, or one per `reference`
+  file; comma-separated paths), `interpolate` outputs between two styles, or
+  else one. `direction` picks the network of two-domain and paired models,
+  `domain` (index or name) the target of multi-domain models. By default the
+  networks run in eval mode (batch norm running averages, dropout off: the
+  official `test.py --eval`); `train_mode` uses each image's own batch
+  statistics and dropout instead (the official test default), where the
+  model takes it. `translate.channels` is the input's channel count.
   """
   config = load_config(workdir)
-  model = model_module(config.model_name)
-  if getattr(model, "MULTIMODAL", False):
-    if domain is not None:
-      raise ValueError(f"{config.model_name} translates between two domains: use --direction "
-                       "(AtoB or BtoA), not --domain")
-    return _multimodal_translator(workdir, config, model, direction, step, seed=seed,
-                                  reference=reference, num_styles=num_styles,
-                                  interpolate=interpolate)
-  if getattr(model, "MULTI_DOMAIN", False):
-    if num_styles != 1 or interpolate:
-      raise ValueError(f"{config.model_name} takes one style per run: --num_styles and "
-                       "--interpolate apply to MUNIT")
-    index = domain_index(config, domain)
-    model, state = load_state(workdir, config, step)
-    size = config.data.crop_size
-    to_input = lambda image: image_io.resize(image, size, size, image_io.Image.BILINEAR
-                                             ).astype(np.float32) / 127.5 - 1.0
-    ref = None if reference is None else to_input(image_io.load_image(reference, 3))
-    g = model.make_multi_domain_translator(config, state, index, seed=seed, reference=ref)
-
-    def translate(image: np.ndarray) -> np.ndarray:
-      return image_io.to_uint8(np.asarray(g(jnp.asarray(to_input(image)))))
-
-    translate.channels = 3
-    return translate, config, int(state.step)
-  if domain is not None or reference or num_styles != 1 or interpolate:
-    raise ValueError(f"{config.model_name} has one output per direction: --domain, --reference, "
-                     "--num_styles and --interpolate do not apply")
-  if direction not in model.TRANSLATORS:
-    raise ValueError(f"direction must be one of {sorted(model.TRANSLATORS)} for "
-                     f"{config.model_name}, got {direction!r}")
-  model, state = load_state(workdir, config, step)
-  net_name, channels_key = model.TRANSLATORS[direction]
-  multiple = model.input_multiple(config)
-  net = model.build_models(config)[net_name]
-  params, stats = state.params[net_name], state.batch_stats[net_name]
-  key = jax.random.key(config.seed) if train_mode and config.model.get("use_dropout") else None
-  forward = jax.jit(lambda x: apply_module(net, params, stats, x, train=train_mode, key=key)[0])
-
-  def translate(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
-    return image_io.to_uint8(np.asarray(forward(jnp.asarray(x[None])))[0, :h, :w])
-
-  translate.channels = config.data[channels_key]
-  return translate, config, int(state.step)
-
-
-def _multimodal_translator(workdir, config, model, direction, step, *, seed, reference,
-                           num_styles, interpolate):
-  """MUNIT / UNIT: `translate(uint8 [H, W, C]) -> [uint8 [H, W, C_out], ...]` at the input's size."""
-  if direction not in ("AtoB", "BtoA"):
-    raise ValueError(f"direction must be AtoB or BtoA for {config.model_name}, got {direction!r}")
+  spec = registry.get(config.model_name)
+  request = make_request(config, spec, direction, domain=domain, seed=seed, reference=reference,
+                         num_styles=num_styles, interpolate=interpolate, train_mode=train_mode)
+  # Built without references first: bad options fail before the state is read, and the
+  # references are prepared as this translator takes its inputs.
+  translator = spec.translator(config, dataclasses.replace(request, references=()))
+  if request.references:
+    refs = tuple(load_reference(p, translator) for p in request.references)
+    translator = spec.translator(config, dataclasses.replace(request, references=refs))
   _, state = load_state(workdir, config, step)
-  multiple = model.input_multiple(config)
-  target_nc = config.data.output_nc if direction == "AtoB" else config.data.input_nc
-  refs = []
-  for path in (reference.split(",") if reference else []):
-    image = image_io.load_image(path, target_nc).astype(np.float32) / 127.5 - 1.0
-    refs.append(pad_to_multiple(image, multiple))
-  g = model.make_style_translator(config, state, direction, seed=seed, num_styles=num_styles,
-                                  references=refs, interpolate=interpolate)
+  params = translator.params(state)
 
   def translate(image: np.ndarray) -> list[np.ndarray]:
-    h, w = image.shape[:2]
-    x = pad_to_multiple(image.astype(np.float32) / 127.5 - 1.0, multiple)
-    return list(image_io.to_uint8(np.asarray(g(jnp.asarray(x)))[:, :h, :w]))
+    return list(translate_image(translator, params, image))
 
-  translate.channels = config.data.input_nc if direction == "AtoB" else config.data.output_nc
+  translate.channels = translator.in_channels
   return translate, config, int(state.step)
 
 
 def translate_images(workdir: str, inputs: str, output: str, direction: str = "AtoB",
-                     step: int | None = None, **multi_domain) -> list[str]:
+                     step: int | None = None, **options) -> list[str]:
   """Translates the image file or folder `inputs` into `output`; returns the written paths.
 
-  `multi_domain`: domain, seed, reference for StarGAN v2; seed, num_styles,
-  reference, interpolate for MUNIT (see `make_translator`).
+  `options`: domain, seed, reference, num_styles, interpolate, train_mode
+  (see `make_translator`).
   """
-  translate, _, _ = make_translator(workdir, direction, step, **multi_domain)
+  translate, _, _ = make_translator(workdir, direction, step, **options)
   if os.path.isfile(inputs):
     paths = [inputs]
   else:  # the single-folder layout: unusable files are named and skipped before any work
@@ -199,16 +159,13 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
       image = image_io.load_image(path, translate.channels)
     else:  # the scan has already named each conversion
       image = image_io.read_image(path, translate.channels)[0]
-    name = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
-                            else os.path.basename(path))[0] + ".png"
-    outputs = translate(image)
-    if isinstance(outputs, list):  # several per input: NAME_000.png, ... (one: NAME.png)
-      stem = name[:-len(".png")]
-      names = [name] if len(outputs) == 1 else [f"{stem}_{k:03d}.png" for k in range(len(outputs))]
-    else:
-      outputs, names = [outputs], [name]
-    for out, out_name in zip(outputs, names):
-      out_path = os.path.join(output, out_name)
+    stem = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
+                            else os.path.basename(path))[0]
+    outputs = translate(image)  # one: NAME.png; several: NAME_000.png, ...
+    names = ([f"{stem}.png"] if len(outputs) == 1
+             else [f"{stem}_{k:03d}.png" for k in range(len(outputs))])
+    for out, name in zip(outputs, names):
+      out_path = os.path.join(output, name)
       image_io.save_image(out, out_path)
       written.append(out_path)
   return written
@@ -225,23 +182,27 @@ def define_flags() -> None:
   flags.DEFINE_string("direction", "AtoB",
                       "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
-  flags.DEFINE_string("domain", None, "StarGAN v2: the target domain (index or name).")
-  flags.DEFINE_integer("seed", 0, "StarGAN v2: the latent code's seed (latent-guided style).")
-  flags.DEFINE_string("reference", None, "StarGAN v2 / MUNIT: an image whose style is used "
-                      "(reference-guided) instead of a latent code; MUNIT takes several, "
-                      "comma-separated (one output each; two for --interpolate).")
-  flags.DEFINE_integer("num_styles", 1, "MUNIT: random styles (from --seed) per input.")
+  flags.DEFINE_string("domain", None, "Multi-domain models: the target domain (index or name).")
+  flags.DEFINE_integer("seed", 0, "Multimodal models: the seed of the first random style.")
+  flags.DEFINE_string("reference", None, "Multimodal models: images whose styles are used "
+                      "(reference-guided), comma-separated, one output each (two for "
+                      "--interpolate).")
+  flags.DEFINE_integer("num_styles", 1, "Multimodal models: random styles (from --seed) per "
+                       "input.")
   flags.DEFINE_integer("interpolate", 0, "MUNIT: outputs along a line between two styles "
                        "(two --reference images, or two random codes from --seed).")
+  flags.DEFINE_bool("train_mode", False, "Batch statistics and dropout at test time (the "
+                    "official test default) instead of running averages (its --eval).")
   flags.mark_flags_as_required(["workdir", "input", "output"])
 
 
 def main(argv):
   del argv
-  multi_domain = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference,
-                      num_styles=FLAGS.num_styles, interpolate=FLAGS.interpolate)
+  options = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference,
+                 num_styles=FLAGS.num_styles, interpolate=FLAGS.interpolate,
+                 train_mode=FLAGS.train_mode)
   written = translate_images(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction,
-                             FLAGS.step, **multi_domain)
+                             FLAGS.step, **options)
   logging.info("wrote %d images to %s", len(written), FLAGS.output)
 
 

@@ -167,3 +167,13 @@ def weight_envs():
   """The environment variables that point evaluation at metric weights (FID Inception, LPIPS)."""
   from i2ijax.metrics import inception, lpips
   return (inception.WEIGHTS_ENV, lpips.ENV_BACKBONE, lpips.ENV_HEADS)
+
+
+def grid_body(png, rows: int, cols: int, cell: int = 34):
+  """The image part of a labelled sample grid PNG of rows x cols cells (`cell` px each with its
+  2 px border): the bottom-right block, after checking the label margin left of it is drawn."""
+  import numpy as np
+  h, w = rows * cell + 2, cols * cell + 2
+  assert png.shape[0] >= h and png.shape[1] > w, (png.shape, h, w)
+  assert (np.asarray(png)[-h:, :-w] < 128).any(), "no row labels drawn left of the grid"
+  return png[-h:, -w:]

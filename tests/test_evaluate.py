@@ -16,12 +16,14 @@ from i2ijax.data.images import to_uint8
 from i2ijax.evaluate import Evaluator, evaluate_folders, evaluate_workdir, evaluation_tasks
 from i2ijax.metrics import inception, lpips
 from i2ijax.metrics.torch_weights import save_npz_state_dict
+from i2ijax.registry import TranslateRequest
 from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state, make_translator
 from tests.helpers import (TINY_CONFIGS, assert_same_states, load_config, random_state_dict,
                            short_run, weight_envs)
 
 
+@pytest.mark.slow
 def test_small_quickstart_beats_the_noisy_input_on_held_out_photos(tmp_path):
   """The pix2pix quickstart network on 16 training crops for 600 steps (the full
   quickstart: 64 crops, 2,400 steps) must restore the held-out photos better
@@ -104,6 +106,7 @@ def cyclegan_runs(tmp_path_factory):
   return {"evaluated": str(root / "evaluated"), "plain": str(root / "plain")}
 
 
+@pytest.mark.slow
 def test_periodic_evaluation_writes_scalars_and_leaves_training_unchanged(cyclegan_runs):
   """config.eval_every_steps = 2: eval/ scalars and reports at steps 2 and 4 with the training
   writer, equal to evaluating the saved checkpoint; the trained state equals a run without."""
@@ -124,6 +127,7 @@ def test_periodic_evaluation_writes_scalars_and_leaves_training_unchanged(cycleg
   assert_same_states(wd, cyclegan_runs["plain"], _cyclegan_config(), atol=0)
 
 
+@pytest.mark.slow
 def test_cyclegan_fid_kid_ground_truth_classifier_and_skips(cyclegan_runs, weights):
   """Day -> night CycleGAN: FID/KID per direction (FID is symmetric, so both directions'
   identity baselines, real A against real B, agree), PSNR/SSIM against the known truth
@@ -158,6 +162,7 @@ def test_cyclegan_fid_kid_ground_truth_classifier_and_skips(cyclegan_runs, weigh
       ab["baseline_input"]["classifier_accuracy"])
 
 
+@pytest.mark.slow
 def test_munit_lpips_diversity_is_over_the_translate_styles(tmp_path, weights):
   """MUNIT (day <-> duotone): K styles per input; LPIPS diversity equals the mean pairwise
   LPIPS of `translate`'s K outputs; FID/KID over all K outputs; no truth on style domains."""
@@ -188,6 +193,7 @@ def test_munit_lpips_diversity_is_over_the_translate_styles(tmp_path, weights):
       "classifier_accuracy": ab["model"]["classifier_accuracy"]}
 
 
+@pytest.mark.slow
 def test_stargan_v2_per_domain_translations_are_translates(weights):
   """StarGAN v2 (random networks): one task per target domain from the other domains'
   test images, K latent-guided styles each; style k equals `translate --seed=k`."""
@@ -215,9 +221,10 @@ def test_stargan_v2_per_domain_translations_are_translates(weights):
   task = ev.tasks[1]
   assert np.abs(outputs[1][5][0].astype(int) - outputs[1][5][1]).mean() > 10  # styles differ
   for k in range(2):
-    g = stargan_v2.make_multi_domain_translator(c, state, 1, seed=k)
+    g = stargan_v2.translator(c, TranslateRequest(domain=1, seed=k))
     x = task.inputs[5].astype(np.float32) / 127.5 - 1
-    assert np.abs(outputs[1][5][k].astype(int) - to_uint8(np.asarray(g(x)))).max() <= 1
+    y = np.asarray(g.apply(g.params(state), x[None]))[0]
+    assert np.abs(outputs[1][5][k].astype(int) - to_uint8(y)).max() <= 1
   for part in ("model", "baseline_input"):
     acc = [t[part]["classifier_accuracy"] for t in r["tasks"].values()]
     assert r["mean"][part]["classifier_accuracy"] == pytest.approx(np.mean(acc))

@@ -36,7 +36,7 @@ import colorsys
 import numpy as np
 from PIL import Image
 
-from i2ijax.data.sources import ArrayDomain
+from i2ijax.data.domains import ArrayDomain
 
 # Photos in scikit-image's own data directory (no download needed).
 DAY_PHOTOS = ("astronaut", "coffee", "rocket")

@@ -1,6 +1,7 @@
 """Where images come from: folders, TFDS, or the embedded photos.
 
-A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`.
+A domain is any object with `len()` and `load(i) -> uint8 [H, W, C]`
+(`domains.Domain`).
 Two domains (A, B) for pix2pix / CycleGAN (`aligned_domains`,
 `unaligned_domains`); K >= 2 labelled domains for StarGAN v2
 (`multi_domain_sources`).
@@ -8,20 +9,12 @@ Two domains (A, B) for pix2pix / CycleGAN (`aligned_domains`,
 
 import io
 import os
-from typing import Protocol
 
 from absl import logging
 import numpy as np
 
 from i2ijax.data import images as image_io
-
-
-class Domain(Protocol):
-  name: str
-
-  def __len__(self) -> int: ...
-
-  def load(self, i: int) -> np.ndarray: ...
+from i2ijax.data.domains import ArrayDomain
 
 
 class FolderDomain:
@@ -52,22 +45,6 @@ class FolderDomain:
       except ValueError as e:
         logging.warning("%s; using the next image instead", e)
     raise ValueError(f"no image in {self.name} is readable any more")
-
-
-class ArrayDomain:
-  """Images already in memory (uint8 [H, W, C] each)."""
-
-  def __init__(self, name: str, arrays):
-    self.name = name
-    self.arrays = list(arrays)
-    if not self.arrays:
-      raise ValueError(f"domain {name} has no images")
-
-  def __len__(self):
-    return len(self.arrays)
-
-  def load(self, i):
-    return self.arrays[i]
 
 
 class EncodedDomain:

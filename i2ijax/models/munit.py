@@ -24,23 +24,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from i2ijax.metrics.torch_weights import torch_to_flax_array
-from i2ijax.models.layers import Conv, normal_init
+from i2ijax.models.layers import Conv, Conv2d, kaiming_normal, leaky_relu, normal_init
+# The perceptual term's VGG16 lives in i2ijax.perceptual; its names stay importable from here.
 
 Dtype = Any
 NORMS = ("none", "in", "ln", "adain")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
-def kaiming_normal():
-  """`init.kaiming_normal_(w, a=0, mode='fan_in')`: N(0, 2 / fan_in), untruncated."""
-  return nn.initializers.variance_scaling(2.0, "fan_in", "normal")
-
-
 def activation(name: str, x):
   if name == "relu":
     return nn.relu(x)
   if name == "lrelu":
-    return nn.leaky_relu(x, 0.2)
+    return leaky_relu(x, 0.2)
   if name == "tanh":
     return jnp.tanh(x)
   if name == "none":
@@ -407,8 +403,8 @@ class PatchDis(nn.Module):
     for i in range(self.n_layer - 1):
       x = ConvBlock(dim * 2, 4, 2, 1, norm=self.norm, name=f"layers_{i + 1}", **kw)(x)
       dim *= 2
-    x = nn.Conv(1, (1, 1), kernel_init=normal_init(0.02), dtype=self.dtype,
-                param_dtype=self.param_dtype, name=f"layers_{self.n_layer}")(x)
+    x = Conv2d(1, 1, kernel_init=normal_init(0.02), dtype=self.dtype,
+               param_dtype=self.param_dtype, name=f"layers_{self.n_layer}")(x)
     return at_least_float32(x)
 
 
@@ -572,69 +568,4 @@ def variables_from_torch(state_dict: dict, prefix: str = "") -> dict:
     for p in tuple(prefix.split("/") if prefix else ()) + path:
       node = node.setdefault(p, {})
     node[leaf] = w
-  return params
-
-
-# ---------------------------------------------------------------- VGG16 (perceptual term)
-VGG16_LAYERS = (("conv1_1", 64), ("conv1_2", 64), "pool", ("conv2_1", 128), ("conv2_2", 128),
-                "pool", ("conv3_1", 256), ("conv3_2", 256), ("conv3_3", 256), "pool",
-                ("conv4_1", 512), ("conv4_2", 512), ("conv4_3", 512),
-                ("conv5_1", 512), ("conv5_2", 512), ("conv5_3", 512))
-VGG16_BGR_MEAN = (103.939, 116.779, 123.680)
-
-
-class Vgg16(nn.Module):
-  """MUNIT's `Vgg16`: 3x3 convs (zero padding 1) with ReLU, 2x2 max pools after relu1_2,
-  relu2_2 and relu3_3 (none after relu4_3); returns relu5_3 [N, H/8, W/8, 512]."""
-
-  dtype: Dtype = None
-
-  @nn.compact
-  def __call__(self, x):
-    for layer in VGG16_LAYERS:
-      if layer == "pool":
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
-        continue
-      name, features = layer
-      x = nn.relu(nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                          name=name)(x))
-    return at_least_float32(x)
-
-
-def vgg_preprocess(x):
-  """MUNIT's `vgg_preprocess`: RGB [-1, 1] -> BGR on the 0..255 scale minus the Caffe mean."""
-  bgr = x[..., ::-1]
-  return (bgr + 1.0) * 127.5 - jnp.asarray(VGG16_BGR_MEAN, x.dtype)
-
-
-def load_vgg16(path: str) -> dict:
-  """Vgg16 params from MUNIT's `vgg16.weight` (a PyTorch state_dict with keys `conv1_1.weight`,
-  `conv1_1.bias`, ...) or an .npz with the same keys.
-
-  The official `load_vgg16` makes that file from the Torch7 `vgg16.t7` of
-  fast-neural-style; nothing is downloaded here.
-  """
-  import os
-  from i2ijax.metrics.torch_weights import load_torch_state_dict
-  if not path or not os.path.exists(path):
-    raise FileNotFoundError(
-        f"VGG16 weights {path!r} not found (config.model.vgg_model_path): give the "
-        "`vgg16.weight` file that the official MUNIT `load_vgg16` writes (a state_dict with "
-        "keys conv1_1.weight ... conv5_3.bias), or an .npz with those keys")
-  sd = load_torch_state_dict(path)
-  params = {}
-  for layer in VGG16_LAYERS:
-    if layer == "pool":
-      continue
-    name, features = layer
-    for leaf in ("weight", "bias"):
-      if f"{name}.{leaf}" not in sd:
-        raise ValueError(f"{path}: key {name}.{leaf} is missing (a MUNIT vgg16.weight file "
-                         f"has conv1_1 ... conv5_3 weights and biases)")
-    w = np.asarray(sd[f"{name}.weight"], np.float32)
-    if w.shape[0] != features or w.shape[2:] != (3, 3):
-      raise ValueError(f"{path}: {name}.weight has shape {w.shape}, expected "
-                       f"({features}, C, 3, 3)")
-    params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w)),
-                    "bias": jnp.asarray(np.asarray(sd[f"{name}.bias"], np.float32))}
   return params

@@ -24,22 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from i2ijax.models.layers import Conv2d, kaiming_normal, leaky_relu
+
 Dtype = Any
-LEAK = 0.2
-
-
-def he_normal():
-  """`kaiming_normal_(mode='fan_in', nonlinearity='relu')`: N(0, 2 / fan_in), untruncated."""
-  return nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
 def first_width(img_size: int, dim_in: int | None = None) -> int:
   """Channels of the first conv: the official 2**14 // img_size unless `dim_in` is given."""
   return dim_in if dim_in else 2**14 // img_size
-
-
-def leaky_relu(x):
-  return nn.leaky_relu(x, LEAK)
 
 
 def avg_pool2(x):
@@ -53,17 +45,16 @@ def upsample2(x):
 
 
 def conv(features: int, kernel: int, name: str, *, padding: int | None = None, use_bias=True,
-         dtype=None, param_dtype=jnp.float32) -> nn.Conv:
-  """`nn.Conv2d(in, features, kernel, 1, padding)` (zero padding, default kernel // 2)."""
+         dtype=None, param_dtype=jnp.float32) -> Conv2d:
+  """He-initialised `nn.Conv2d(in, features, kernel, 1, padding)`; zero padding, kernel // 2 by default."""
   p = kernel // 2 if padding is None else padding
-  return nn.Conv(features, (kernel, kernel), padding=((p, p), (p, p)), use_bias=use_bias,
-                 kernel_init=he_normal(), bias_init=nn.initializers.zeros, dtype=dtype,
-                 param_dtype=param_dtype, name=name)
+  return Conv2d(features, kernel, padding=p, use_bias=use_bias, kernel_init=kaiming_normal(),
+                dtype=dtype, param_dtype=param_dtype, name=name)
 
 
 def dense(features: int, name: str, dtype=None, param_dtype=jnp.float32) -> nn.Dense:
   """`nn.Linear(in, features)`, He-initialised."""
-  return nn.Dense(features, kernel_init=he_normal(), bias_init=nn.initializers.zeros,
+  return nn.Dense(features, kernel_init=kaiming_normal(), bias_init=nn.initializers.zeros,
                   dtype=dtype, param_dtype=param_dtype, name=name)
 
 

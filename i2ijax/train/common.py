@@ -101,14 +101,15 @@ def precision(config) -> dict:
           "param_dtype": jnp.dtype(m.param_dtype)}
 
 
-def gan_norm_metrics(g_grads, d_grads, g_params, d_params) -> dict:
-  """Global L2 norms of both players' gradients and (updated) parameters.
+def norm_metrics(grads: dict, params: dict) -> dict:
+  """{"<name>_grad_norm", "<name>_param_norm"}: global L2 norms of each player's gradients
+  and (updated) parameters, e.g. grads = {"G": ..., "D": ...}.
 
   Logged with the losses; a NaN/Inf in any of them stops the run (train loop).
   """
-  return {"G_grad_norm": optax.tree.norm(g_grads), "D_grad_norm": optax.tree.norm(d_grads),
-          "G_param_norm": optax.tree.norm(g_params),
-          "D_param_norm": optax.tree.norm(d_params)}
+  out = {f"{k}_grad_norm": optax.tree.norm(v) for k, v in grads.items()}
+  out.update({f"{k}_param_norm": optax.tree.norm(v) for k, v in params.items()})
+  return out
 
 
 def linear_decay_schedule(base_lr: float, steps_per_epoch: float, n_epochs: int,
@@ -149,13 +150,34 @@ def steps_per_epoch(config, dataset_size: int) -> float:
   return dataset_size / config.batch_size
 
 
-def make_optimizers(config, dataset_size: int):
-  """(G optimizer, D optimizer): Adam(lr, (beta1, beta2)) with the linear-decay policy."""
+LR_POLICIES = ("linear", "step", "constant")
+
+
+def learning_rate_schedule(config, dataset_size: int) -> Callable:
+  """The learning rate of config.optimizer as a function of the optimizer step.
+
+  lr_policy "linear" (the default; pytorch-CycleGAN-and-pix2pix): constant for
+  n_epochs epochs, then linear decay over n_epochs_decay (`linear_decay_schedule`);
+  "step" (MUNIT/UNIT's StepLR, stepped before each iteration): lr * gamma **
+  ((t + 1) // step_size) during iteration t; "constant": lr.
+  """
   o = config.optimizer
-  sched = linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
-                                o.n_epochs_decay, o.epoch_count)
-  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
-  return make(), make(), sched
+  policy = o.get("lr_policy", "linear")
+  if policy == "linear":
+    return linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
+                                 o.n_epochs_decay, o.epoch_count)
+  if policy == "step":
+    return lambda count: o.lr * o.gamma ** jnp.floor((count + 1) / o.step_size)
+  if policy == "constant":
+    return lambda count: jnp.asarray(o.lr, jnp.float32)
+  raise ValueError(f"config.optimizer.lr_policy={policy!r} is not one of {list(LR_POLICIES)}")
+
+
+def make_optimizer(config, learning_rate) -> optax.GradientTransformation:
+  """The optimizer of every model: `torch.optim.Adam` with config.optimizer's betas and
+  coupled weight decay, at `learning_rate` (a float or a schedule of the step)."""
+  o = config.optimizer
+  return adam(learning_rate, o.beta1, o.beta2, o.get("weight_decay", 0.0))
 
 
 def network_translator(config, request, net, name: str, in_channels: int, out_channels: int,

@@ -26,9 +26,9 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.registry import DataKind, ModelSpec, rows_grid
-from i2ijax.train.common import (apply_many, apply_module, gan_norm_metrics, init_module,
-                                 make_optimizers, network_translator, precision,
-                                 validate_gan_config)
+from i2ijax.train.common import (apply_many, apply_module, init_module,
+                                 learning_rate_schedule, make_optimizer, network_translator,
+                                 norm_metrics, precision, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
 
 GENERATORS = ("G_A", "G_B")
@@ -80,7 +80,7 @@ def validate_config(config) -> None:
 def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   """A fresh state; `image_shapes` = {"A": (H, W, C_in), "B": (H, W, C_out)}."""
   models = build_models(config)
-  g_opt, d_opt, _ = make_optimizers(config, dataset_size)
+  opt = make_optimizer(config, learning_rate_schedule(config, dataset_size))
   param_dtype = jnp.dtype(config.model.param_dtype)
   params, stats = {}, {}
   keys = dict(zip(GENERATORS + DISCRIMINATORS, jax.random.split(key, 4)))
@@ -101,113 +101,146 @@ def create_state(config, key, image_shapes, dataset_size: int) -> CycleGANState:
   size = config.model.pool_size
   return CycleGANState(
       step=jnp.zeros((), jnp.int32), params=params, batch_stats=stats,
-      g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params),
+      g_opt_state=opt.init(g_params), d_opt_state=opt.init(d_params),
       pool_A=init_pool(size, image_shapes["A"], param_dtype),
       pool_B=init_pool(size, image_shapes["B"], param_dtype))
 
 
+# ---------------------------------------------------------------- losses
+# Each takes (parameters, batch statistics, batch, key, networks, hyper-parameters):
+# `nets` is `build_models(config)`, `hp` is config.model. Batch norm keeps
+# per-call statistics, so every function returns the updated `stats` too.
+
+
+def run_network(nets, hp, name, params, stats, xs, key, train=True):
+  """Applies network `name` to each array of `xs`; returns (outputs, stats).
+
+  Instance norm (or none) treats every sample alone, so calls that share a
+  network are batched together; with batch norm each call keeps its own
+  statistics, in the official order.
+  """
+  ys, s = apply_many(nets[name], params[name], stats[name], xs, key, fuse=hp.norm != "batch",
+                     dropout=hp.use_dropout, train=train)
+  return ys, {**stats, name: s}
+
+
+def generate(params, stats, batch, key, nets, hp):
+  """Step 1: fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A),
+  and the identity maps idt_A = G_A(B), idt_B = G_B(A) when lambda_identity > 0.
+
+  Returns ({name: [N, H, W, C]}, stats).
+  """
+  real_a, real_b = batch["A"], batch["B"]
+  run = lambda name, stats, xs, k: run_network(nets, hp, name, params, stats, xs, k)
+  k = jax.random.split(key, 4)
+  ident = hp.lambda_identity > 0
+  if hp.norm != "batch":
+    (fake_b, *idt_a), stats = run("G_A", stats, [real_a] + [real_b] * ident, k[0])
+    (fake_a, *idt_b), stats = run("G_B", stats, [real_b] + [real_a] * ident, k[1])
+    (rec_a,), stats = run("G_B", stats, [fake_b], k[2])
+    (rec_b,), stats = run("G_A", stats, [fake_a], k[3])
+  else:  # the official call order
+    (fake_b,), stats = run("G_A", stats, [real_a], k[0])
+    (rec_a,), stats = run("G_B", stats, [fake_b], k[1])
+    (fake_a,), stats = run("G_B", stats, [real_b], k[2])
+    (rec_b,), stats = run("G_A", stats, [fake_a], k[3])
+    idt_a, idt_b = [], []
+    if ident:
+      k2 = jax.random.split(k[3], 2)
+      idt_a, stats = run("G_A", stats, [real_b], k2[0])
+      idt_b, stats = run("G_B", stats, [real_a], k2[1])
+  out = dict(fake_B=fake_b, rec_A=rec_a, fake_A=fake_a, rec_B=rec_b)
+  if ident:
+    out.update(idt_A=idt_a[0], idt_B=idt_b[0])
+  return out, stats
+
+
+def generator_loss(g_params, d_params, stats, batch, key, nets, hp):
+  """L_G = GAN(D_A(G_A(A))) + GAN(D_B(G_B(B))) + lambda_A |G_B(G_A(A)) - A|_1
+  + lambda_B |G_A(G_B(B)) - B|_1 + lambda_idt (lambda_B |G_A(B) - B|_1 + lambda_A |G_B(A) - A|_1)
+  (Zhu et al. 2017, eq. 3 with LSGAN and the identity term of sec. 5.2).
+
+  Returns (L_G, (terms, generated images, stats)); gradients flow to g_params only
+  (the discriminators are frozen for this update).
+  """
+  gan = losses.adversarial(hp.gan_mode)
+  params = {**g_params, **d_params}
+  real_a, real_b = batch["A"], batch["B"]
+  k_fwd, k_d = jax.random.split(key)
+  out, stats = generate(params, stats, batch, k_fwd, nets, hp)
+  (logit_b,), stats = run_network(nets, hp, "D_A", params, stats, [out["fake_B"]], k_d)
+  (logit_a,), stats = run_network(nets, hp, "D_B", params, stats, [out["fake_A"]], k_d)
+  terms = {
+      "G_A": gan.g_loss(logit_b),
+      "G_B": gan.g_loss(logit_a),
+      "cycle_A": hp.lambda_A * losses.cycle_loss(out["rec_A"], real_a),
+      "cycle_B": hp.lambda_B * losses.cycle_loss(out["rec_B"], real_b),
+  }
+  if hp.lambda_identity > 0:
+    terms["idt_A"] = hp.lambda_identity * hp.lambda_B * losses.identity_loss(out["idt_A"], real_b)
+    terms["idt_B"] = hp.lambda_identity * hp.lambda_A * losses.identity_loss(out["idt_B"], real_a)
+  return sum(terms.values()), (terms, out, stats)
+
+
+def discriminator_loss(d_params, g_params, stats, batch, fakes, key, nets, hp):
+  """L_D_A = 0.5 (GAN_real(D_A(B)) + GAN_fake(D_A(fake_B))), likewise D_B on A and fake_A
+  (plus lambda_gp times the WGAN-GP penalty for gan_mode wgangp).
+
+  `fakes` = {"A": fake A, "B": fake B} (the pooled fakes). Returns (L_D_A + L_D_B,
+  ({"D_A", "D_B"}, stats)).
+  """
+  gan = losses.adversarial(hp.gan_mode)
+  params = {**g_params, **d_params}
+  terms = {}
+  for name, real, fake in (("D_A", batch["B"], fakes["B"]), ("D_B", batch["A"], fakes["A"])):
+    (l_real, l_fake), stats = run_network(nets, hp, name, params, stats, [real, fake], key)
+    r, f = gan.d_loss(l_real, l_fake)
+    terms[name] = 0.5 * (r + f)
+    if hp.gan_mode == "wgangp":
+      critic = lambda x, name=name: apply_module(nets[name], d_params[name], stats[name], x,
+                                                 train=True, key=key)[0]
+      terms[name] += losses.gradient_penalty(critic, real, fake, jax.random.fold_in(key, 7),
+                                             hp.lambda_gp)
+  return sum(terms.values()), (terms, stats)
+
+
+# ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
   """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
 
   `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
   resumed run draws exactly the numbers an uninterrupted one would.
   """
-  models = build_models(config)
-  m = config.model
-  gan = losses.adversarial(m.gan_mode)
-  g_opt, d_opt, sched = make_optimizers(config, dataset_size)
-  # Instance norm (or none) treats every sample alone, so calls that share a
-  # network are batched together; with batch norm each call keeps its own
-  # statistics, in the official order.
-  fuse = m.norm != "batch"
-  lam_a, lam_b, lam_idt = m.lambda_A, m.lambda_B, m.lambda_identity
-
-  def run(name, params, stats, xs, key, train=True):
-    """Applies network `name` to each array of `xs`; returns (outputs, stats)."""
-    ys, s = apply_many(models[name], params[name], stats[name], xs, key, fuse=fuse,
-                       dropout=m.use_dropout, train=train)
-    return ys, {**stats, name: s}
-
-  def forward(params, stats, real_a, real_b, key):
-    """Step 1: all generator outputs."""
-    k = jax.random.split(key, 4)
-    ident = lam_idt > 0
-    if fuse:
-      (fake_b, *idt_a), stats = run("G_A", params, stats, [real_a] + [real_b] * ident, k[0])
-      (fake_a, *idt_b), stats = run("G_B", params, stats, [real_b] + [real_a] * ident, k[1])
-      (rec_a,), stats = run("G_B", params, stats, [fake_b], k[2])
-      (rec_b,), stats = run("G_A", params, stats, [fake_a], k[3])
-    else:  # the official call order
-      (fake_b,), stats = run("G_A", params, stats, [real_a], k[0])
-      (rec_a,), stats = run("G_B", params, stats, [fake_b], k[1])
-      (fake_a,), stats = run("G_B", params, stats, [real_b], k[2])
-      (rec_b,), stats = run("G_A", params, stats, [fake_a], k[3])
-      idt_a, idt_b = [], []
-      if ident:
-        k2 = jax.random.split(k[3], 2)
-        idt_a, stats = run("G_A", params, stats, [real_b], k2[0])
-        idt_b, stats = run("G_B", params, stats, [real_a], k2[1])
-    out = dict(fake_B=fake_b, rec_A=rec_a, fake_A=fake_a, rec_B=rec_b)
-    if ident:
-      out.update(idt_A=idt_a[0], idt_B=idt_b[0])
-    return out, stats
-
-  def g_loss_fn(g_params, d_params, stats, real_a, real_b, key):
-    params = {**g_params, **d_params}
-    k_fwd, k_d = jax.random.split(key)
-    out, stats = forward(params, stats, real_a, real_b, k_fwd)
-    (logit_b,), stats = run("D_A", params, stats, [out["fake_B"]], k_d)
-    (logit_a,), stats = run("D_B", params, stats, [out["fake_A"]], k_d)
-    terms = {
-        "G_A": gan.g_loss(logit_b),
-        "G_B": gan.g_loss(logit_a),
-        "cycle_A": lam_a * losses.cycle_loss(out["rec_A"], real_a),
-        "cycle_B": lam_b * losses.cycle_loss(out["rec_B"], real_b),
-    }
-    if lam_idt > 0:
-      terms["idt_A"] = lam_idt * lam_b * losses.identity_loss(out["idt_A"], real_b)
-      terms["idt_B"] = lam_idt * lam_a * losses.identity_loss(out["idt_B"], real_a)
-    total = sum(terms.values())
-    return total, (terms, out, stats)
-
-  def d_loss_fn(d_params, g_params, stats, real_a, real_b, fake_a, fake_b, key):
-    params = {**g_params, **d_params}
-    terms = {}
-    for name, real, fake in (("D_A", real_b, fake_b), ("D_B", real_a, fake_a)):
-      (l_real, l_fake), stats = run(name, params, stats, [real, fake], key)
-      r, f = gan.d_loss(l_real, l_fake)
-      terms[name] = 0.5 * (r + f)
-      if m.gan_mode == "wgangp":
-        critic = lambda x, name=name: apply_module(models[name], d_params[name], stats[name],
-                                                   x, train=True, key=key)[0]
-        terms[name] += losses.gradient_penalty(critic, real, fake, jax.random.fold_in(key, 7),
-                                               m.lambda_gp)
-    return sum(terms.values()), (terms, stats)
+  nets, hp = build_models(config), config.model
+  sched = learning_rate_schedule(config, dataset_size)
+  opt = make_optimizer(config, sched)  # one Adam over both generators, one over both Ds
 
   def train_step(state: CycleGANState, batch, rng):
     key = jax.random.fold_in(rng, state.step)
     k_g, k_pa, k_pb, k_d = jax.random.split(key, 4)
-    real_a, real_b = batch["A"], batch["B"]
     g_params = {k: state.params[k] for k in GENERATORS}
     d_params = {k: state.params[k] for k in DISCRIMINATORS}
 
-    (g_total, (g_terms, out, stats)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-        g_params, d_params, state.batch_stats, real_a, real_b, k_g)
-    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g_params)
+    # 1-2. Generators (discriminators frozen).
+    (g_total, (g_terms, out, stats)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        g_params, d_params, state.batch_stats, batch, k_g, nets, hp)
+    updates, g_opt_state = opt.update(g_grads, state.g_opt_state, g_params)
     g_params = optax.apply_updates(g_params, updates)
 
+    # 3. Discriminators, on fakes from the image pools.
     pool_b, fake_b = query_pool(state.pool_B, out["fake_B"], k_pb)
     pool_a, fake_a = query_pool(state.pool_A, out["fake_A"], k_pa)
-    (d_total, (d_terms, stats)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-        d_params, g_params, stats, real_a, real_b, fake_a, fake_b, k_d)
-    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d_params)
+    (d_total, (d_terms, stats)), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d_params, g_params, stats, batch, {"A": fake_a, "B": fake_b}, k_d, nets, hp)
+    updates, d_opt_state = opt.update(d_grads, state.d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
 
     new_state = state.replace(
         step=state.step + 1, params={**g_params, **d_params}, batch_stats=stats,
         g_opt_state=g_opt_state, d_opt_state=d_opt_state, pool_A=pool_a, pool_B=pool_b)
     metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
-               **gan_norm_metrics(g_grads, d_grads, g_params, d_params), "lr": sched(state.step)}
+               **norm_metrics({"G": g_grads, "D": d_grads}, {"G": g_params, "D": d_params}),
+               "lr": sched(state.step)}
     return new_state, metrics
 
   return train_step

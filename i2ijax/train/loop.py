@@ -150,6 +150,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                config.model_name, num_steps, dataset_size, config.batch_size, n_dev)
   monitor = FiniteMonitor(lambda: manager.latest_step(), checkpoint.checkpoint_dir(workdir))
   last, t_last, step_last = {}, time.time(), start
+  t_start = t_last
   stop = StopSignal()
   try:
     with stop:
@@ -158,6 +159,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
           break
         state, metrics = train_step(state, shardings.global_batch(local), rng)
         done = step + 1
+        if step == start:
+          jax.block_until_ready(metrics)
+          logging.info("First step (compilation included) took %.1f s", time.time() - t_start)
         monitor.add(done, metrics)
         report(done)
         if done % config.log_every_steps == 0 or done == num_steps:

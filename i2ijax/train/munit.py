@@ -35,13 +35,13 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from i2ijax import losses
+from i2ijax import losses, perceptual
 from i2ijax.models.munit import Discriminators, Generators
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid, rows_grid
-from i2ijax.train.common import adam, precision, validate_batch_and_precision
+from i2ijax.train.common import (learning_rate_schedule, make_optimizer, norm_metrics,
+                                 precision, validate_batch_and_precision)
 
 KINDS = ("munit", "unit")
 
@@ -94,7 +94,7 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 0")
   if m.vgg_w > 0 and not m.get("vgg_model_path"):
     raise ValueError("config.model.vgg_w > 0 needs config.model.vgg_model_path: the VGG16 "
-                     "weights file (see i2ijax.models.munit.load_vgg16)")
+                     "weights file (see i2ijax.perceptual.load_vgg16)")
   o = config.optimizer
   if o.lr_policy not in ("step", "constant"):
     raise ValueError(f"config.optimizer.lr_policy={o.lr_policy!r} is not one of "
@@ -133,22 +133,6 @@ def build_models(config) -> dict:
   return {"G": gen, "D": d}
 
 
-def lr_schedule(config):
-  """The official StepLR, stepped before each iteration: lr * gamma^((t + 1) // step_size)."""
-  o = config.optimizer
-  if o.lr_policy == "constant":
-    return lambda count: jnp.asarray(o.lr, jnp.float32)
-  return lambda count: o.lr * o.gamma ** jnp.floor((count + 1) / o.step_size)
-
-
-def make_optimizers(config):
-  """(gen optimizer, dis optimizer, schedule): torch Adam with coupled weight decay."""
-  o = config.optimizer
-  sched = lr_schedule(config)
-  make = lambda: adam(sched, o.beta1, o.beta2, o.weight_decay)
-  return make(), make(), sched
-
-
 def image_shapes(config) -> dict:
   size = config.data.crop_size
   return {"A": (size, size, config.data.input_nc), "B": (size, size, config.data.output_nc)}
@@ -164,9 +148,9 @@ def create_state(config, key, image_shapes, dataset_size: int) -> MUNITState:
   k_g, k_d = jax.random.split(key)
   params = {"G": models["G"].init(k_g, xa, xb)["params"],
             "D": models["D"].init(k_d, xa, xb, method="both")["params"]}
-  g_opt, d_opt, _ = make_optimizers(config)
+  opt = make_optimizer(config, learning_rate_schedule(config, 1))
   return MUNITState(step=jnp.zeros((), jnp.int32), params=params,
-                    g_opt_state=g_opt.init(params["G"]), d_opt_state=d_opt.init(params["D"]),
+                    g_opt_state=opt.init(params["G"]), d_opt_state=opt.init(params["D"]),
                     batch_stats={"G": {}, "D": {}})
 
 
@@ -177,7 +161,7 @@ class Nets:
     models = build_models(config)
     self.G, self.D = models["G"], models["D"]
     self.kind = kind_of(config)
-    self.gan_mode = "lsgan" if config.model.dis.gan_type == "lsgan" else "vanilla"
+    self.gan = losses.adversarial("lsgan" if config.model.dis.gan_type == "lsgan" else "vanilla")
 
   def encode(self, g, domain, x):
     return self.G.apply({"params": g}, domain, x, method="encode")
@@ -192,135 +176,163 @@ class Nets:
     """Sum over scales of the real and fake terms, with one call on [real; fake]."""
     outs = self.dis(d, domain, jnp.concatenate([real, fake]))
     n = real.shape[0]
-    return losses.multiscale_d_loss([o[:n] for o in outs], [o[n:] for o in outs], self.gan_mode)
+    return losses.multiscale_d_loss([o[:n] for o in outs], [o[n:] for o in outs], self.gan)
 
   def g_adv(self, d, domain, fake):
-    return losses.multiscale_g_loss(self.dis(d, domain, fake), self.gan_mode)
+    return losses.multiscale_g_loss(self.dis(d, domain, fake), self.gan)
 
 
 def _two(a, b):
   return jnp.concatenate([a, b])
 
 
+# ---------------------------------------------------------------- losses
+# Each takes (generator params g, discriminator params d, batch, key, nets, hp):
+# `nets` is `Nets(config)`, `hp` is config.model; `perceptual` is the optional VGG
+# term `(image, target) -> loss` (`make_perceptual_loss`).
+
+
+def _noise(key, like):
+  return jax.random.normal(key, like.shape, jnp.float32)
+
+
+def _style_codes(key, n, hp):
+  ka, kb = jax.random.split(key)
+  dim = hp.gen.get("style_dim", 8)
+  return (jax.random.normal(ka, (n, dim), jnp.float32),
+          jax.random.normal(kb, (n, dim), jnp.float32))
+
+
+def translations(g, batch, key, nets, hp):
+  """The D step's cross-domain fakes (x_ba, x_ab) [N, H, W, C] each.
+
+  MUNIT: x_ba = G_a(c_b, s_a), x_ab = G_b(c_a, s_b) with s_a, s_b ~ N(0, I);
+  UNIT: x_ba = G_a(h_b + n), x_ab = G_b(h_a + n) with n ~ N(0, I).
+  """
+  xa, xb = batch["A"], batch["B"]
+  if nets.kind == "munit":
+    s_a, s_b = _style_codes(key, xa.shape[0], hp)
+    c_a, _ = nets.encode(g, "a", xa)
+    c_b, _ = nets.encode(g, "b", xb)
+    return nets.decode(g, "a", c_b, s_a), nets.decode(g, "b", c_a, s_b)
+  k = jax.random.split(key)
+  h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
+  return (nets.decode(g, "a", h_b + _noise(k[1], h_b)),
+          nets.decode(g, "b", h_a + _noise(k[0], h_a)))
+
+
+def discriminator_loss(d, g, batch, key, nets, hp):
+  """L_D = gan_w sum_scales [GAN_D(dis_a; x_a, x_ba) + GAN_D(dis_b; x_b, x_ab)] with the
+  fakes of `translations` detached (the official `dis_update`).
+
+  Returns (L_D, {"D_a", "D_b"}).
+  """
+  x_ba, x_ab = jax.lax.stop_gradient(translations(g, batch, key, nets, hp))
+  loss_a = nets.d_loss(d, "a", batch["A"], x_ba)
+  loss_b = nets.d_loss(d, "b", batch["B"], x_ab)
+  return hp.gan_w * loss_a + hp.gan_w * loss_b, {"D_a": loss_a, "D_b": loss_b}
+
+
+def _shared_terms(d, batch, x_a_recon, x_b_recon, x_ba, x_ab, nets, hp, perceptual):
+  """The terms both models have: adversarial, within-domain reconstruction, perceptual."""
+  xa, xb = batch["A"], batch["B"]
+  t = {
+      "adv_a": hp.gan_w * nets.g_adv(d, "a", x_ba),
+      "adv_b": hp.gan_w * nets.g_adv(d, "b", x_ab),
+      "recon_x_a": hp.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
+      "recon_x_b": hp.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
+  }
+  if perceptual is not None:
+    t["vgg_a"] = hp.vgg_w * perceptual(x_ba, xb)
+    t["vgg_b"] = hp.vgg_w * perceptual(x_ab, xa)
+  return t
+
+
+def munit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
+  """MUNIT's generator terms (Huang et al. 2018, eq. 5; the official `gen_update`), weighted:
+  adversarial, image, style and content reconstruction, optional explicit cycle and VGG."""
+  xa, xb = batch["A"], batch["B"]
+  s_a, s_b = _style_codes(key, xa.shape[0], hp)
+  c_a, s_a_prime = nets.encode(g, "a", xa)
+  c_b, s_b_prime = nets.encode(g, "b", xb)
+  x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(c_a, c_b), _two(s_a_prime, s_a)), 2)
+  x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(c_b, c_a), _two(s_b_prime, s_b)), 2)
+  c_b_recon, s_a_recon = nets.encode(g, "a", x_ba)
+  c_a_recon, s_b_recon = nets.encode(g, "b", x_ab)
+  t = {
+      **_shared_terms(d, batch, x_a_recon, x_b_recon, x_ba, x_ab, nets, hp, perceptual),
+      "recon_s_a": hp.recon_s_w * losses.latent_reconstruction_loss(s_a_recon, s_a),
+      "recon_s_b": hp.recon_s_w * losses.latent_reconstruction_loss(s_b_recon, s_b),
+      "recon_c_a": hp.recon_c_w * losses.latent_reconstruction_loss(c_a_recon, c_a),
+      "recon_c_b": hp.recon_c_w * losses.latent_reconstruction_loss(c_b_recon, c_b),
+  }
+  if hp.recon_x_cyc_w > 0:
+    x_aba = nets.decode(g, "a", c_a_recon, s_a_prime)
+    x_bab = nets.decode(g, "b", c_b_recon, s_b_prime)
+    t["cycrecon_x_a"] = hp.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
+    t["cycrecon_x_b"] = hp.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
+  return t
+
+
+def unit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
+  """UNIT's generator terms (Liu et al. 2017, eq. 2-5; the official `gen_update`), weighted:
+  adversarial, reconstruction, KL, cycle reconstruction and cycle KL, optional VGG."""
+  xa, xb = batch["A"], batch["B"]
+  k = jax.random.split(key, 4)
+  h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
+  z_a, z_b = h_a + _noise(k[0], h_a), h_b + _noise(k[1], h_b)
+  x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(z_a, z_b)), 2)
+  x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(z_b, z_a)), 2)
+  h_b_recon, h_a_recon = nets.encode(g, "a", x_ba), nets.encode(g, "b", x_ab)
+  t = {
+      **_shared_terms(d, batch, x_a_recon, x_b_recon, x_ba, x_ab, nets, hp, perceptual),
+      "recon_kl_a": hp.recon_kl_w * losses.gaussian_kl_unit_variance(h_a),
+      "recon_kl_b": hp.recon_kl_w * losses.gaussian_kl_unit_variance(h_b),
+      "recon_kl_cyc_aba": hp.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_a_recon),
+      "recon_kl_cyc_bab": hp.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_b_recon),
+  }
+  if hp.recon_x_cyc_w > 0:
+    x_aba = nets.decode(g, "a", h_a_recon + _noise(k[2], h_a_recon))
+    x_bab = nets.decode(g, "b", h_b_recon + _noise(k[3], h_b_recon))
+    t["cyc_x_a"] = hp.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
+    t["cyc_x_b"] = hp.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
+  return t
+
+
+def generator_loss(g, d, batch, key, nets, hp, perceptual=None):
+  """The sum of the model's generator terms; returns (L_G, terms)."""
+  terms_fn = munit_generator_terms if nets.kind == "munit" else unit_generator_terms
+  terms = terms_fn(g, d, batch, key, nets, hp, perceptual)
+  return sum(terms.values()), terms
+
+
+# ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
-  """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
+  """Returns the pure step `(state, batch, rng) -> (state, metrics)` (D update, then G).
 
   `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
   resumed run draws exactly the codes an uninterrupted one would.
   """
-  del dataset_size
-  nets = Nets(config)
-  m = config.model
-  g_opt, d_opt, sched = make_optimizers(config)
-  vgg = make_perceptual_loss(config) if m.vgg_w > 0 else None
-  munit = nets.kind == "munit"
-  style_dim = m.gen.get("style_dim", 8)
-
-  def noise(key, like):
-    return jax.random.normal(key, like.shape, jnp.float32)
-
-  def translations(g, xa, xb, key):
-    """The D step's cross-domain fakes (x_ba, x_ab)."""
-    n = xa.shape[0]
-    if munit:
-      ka, kb = jax.random.split(key)
-      c_a, _ = nets.encode(g, "a", xa)
-      c_b, _ = nets.encode(g, "b", xb)
-      s_a = jax.random.normal(ka, (n, style_dim), jnp.float32)
-      s_b = jax.random.normal(kb, (n, style_dim), jnp.float32)
-      return nets.decode(g, "a", c_b, s_a), nets.decode(g, "b", c_a, s_b)
-    k = jax.random.split(key)
-    h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
-    return (nets.decode(g, "a", h_b + noise(k[1], h_b)),
-            nets.decode(g, "b", h_a + noise(k[0], h_a)))
-
-  def d_loss_fn(d, g, xa, xb, key):
-    x_ba, x_ab = jax.lax.stop_gradient(translations(g, xa, xb, key))
-    loss_a = nets.d_loss(d, "a", xa, x_ba)
-    loss_b = nets.d_loss(d, "b", xb, x_ab)
-    total = m.gan_w * loss_a + m.gan_w * loss_b
-    return total, {"D_a": loss_a, "D_b": loss_b}
-
-  def shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab):
-    """The terms both models have: adversarial, within-domain reconstruction, perceptual."""
-    t = {
-        "adv_a": m.gan_w * nets.g_adv(d, "a", x_ba),
-        "adv_b": m.gan_w * nets.g_adv(d, "b", x_ab),
-        "recon_x_a": m.recon_x_w * losses.image_reconstruction_loss(x_a_recon, xa),
-        "recon_x_b": m.recon_x_w * losses.image_reconstruction_loss(x_b_recon, xb),
-    }
-    if vgg is not None:
-      t["vgg_a"] = m.vgg_w * vgg(x_ba, xb)
-      t["vgg_b"] = m.vgg_w * vgg(x_ab, xa)
-    return t
-
-  def munit_g_loss(g, d, xa, xb, key):
-    n = xa.shape[0]
-    ka, kb = jax.random.split(key)
-    s_a = jax.random.normal(ka, (n, style_dim), jnp.float32)
-    s_b = jax.random.normal(kb, (n, style_dim), jnp.float32)
-    c_a, s_a_prime = nets.encode(g, "a", xa)
-    c_b, s_b_prime = nets.encode(g, "b", xb)
-    x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(c_a, c_b), _two(s_a_prime, s_a)), 2)
-    x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(c_b, c_a), _two(s_b_prime, s_b)), 2)
-    c_b_recon, s_a_recon = nets.encode(g, "a", x_ba)
-    c_a_recon, s_b_recon = nets.encode(g, "b", x_ab)
-    t = {
-        **shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab),
-        "recon_s_a": m.recon_s_w * losses.latent_reconstruction_loss(s_a_recon, s_a),
-        "recon_s_b": m.recon_s_w * losses.latent_reconstruction_loss(s_b_recon, s_b),
-        "recon_c_a": m.recon_c_w * losses.latent_reconstruction_loss(c_a_recon, c_a),
-        "recon_c_b": m.recon_c_w * losses.latent_reconstruction_loss(c_b_recon, c_b),
-    }
-    if m.recon_x_cyc_w > 0:
-      x_aba = nets.decode(g, "a", c_a_recon, s_a_prime)
-      x_bab = nets.decode(g, "b", c_b_recon, s_b_prime)
-      t["cycrecon_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
-      t["cycrecon_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
-    return t
-
-  def unit_g_loss(g, d, xa, xb, key):
-    k = jax.random.split(key, 4)
-    h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
-    z_a, z_b = h_a + noise(k[0], h_a), h_b + noise(k[1], h_b)
-    x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(z_a, z_b)), 2)
-    x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(z_b, z_a)), 2)
-    h_b_recon, h_a_recon = nets.encode(g, "a", x_ba), nets.encode(g, "b", x_ab)
-    t = {
-        **shared_terms(d, xa, xb, x_a_recon, x_b_recon, x_ba, x_ab),
-        "recon_kl_a": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_a),
-        "recon_kl_b": m.recon_kl_w * losses.gaussian_kl_unit_variance(h_b),
-        "recon_kl_cyc_aba": m.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_a_recon),
-        "recon_kl_cyc_bab": m.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_b_recon),
-    }
-    if m.recon_x_cyc_w > 0:
-      x_aba = nets.decode(g, "a", h_a_recon + noise(k[2], h_a_recon))
-      x_bab = nets.decode(g, "b", h_b_recon + noise(k[3], h_b_recon))
-      t["cyc_x_a"] = m.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
-      t["cyc_x_b"] = m.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
-    return t
-
-  g_terms_fn = munit_g_loss if munit else unit_g_loss
-
-  def g_loss_fn(g, d, xa, xb, key):
-    terms = g_terms_fn(g, d, xa, xb, key)
-    return sum(terms.values()), terms
+  nets, hp = Nets(config), config.model
+  sched = learning_rate_schedule(config, dataset_size)
+  opt = make_optimizer(config, sched)  # one Adam over both generators, one over both Ds
+  perceptual = make_perceptual_loss(config) if hp.vgg_w > 0 else None
 
   def train_step(state: MUNITState, batch, rng):
     key = jax.random.fold_in(rng, state.step)
     k_d, k_g = jax.random.split(key)
-    xa, xb = batch["A"], batch["B"]
     g, d = state.params["G"], state.params["D"]
-    (d_total, d_terms), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d, g, xa, xb, k_d)
-    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d)
+    (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d, g, batch, k_d, nets, hp)
+    updates, d_opt_state = opt.update(d_grads, state.d_opt_state, d)
     d = optax.apply_updates(d, updates)
-    (g_total, g_terms), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g, d, xa, xb, k_g)
-    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g)
+    (g_total, g_terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        g, d, batch, k_g, nets, hp, perceptual)
+    updates, g_opt_state = opt.update(g_grads, state.g_opt_state, g)
     g = optax.apply_updates(g, updates)
     metrics = {**{f"G_{k}": v for k, v in g_terms.items()}, **d_terms,
                "G_total": g_total, "D_total": d_total, "lr": sched(state.step),
-               "G_grad_norm": optax.tree.norm(g_grads), "D_grad_norm": optax.tree.norm(d_grads),
-               "G_param_norm": optax.tree.norm(g), "D_param_norm": optax.tree.norm(d)}
+               **norm_metrics({"G": g_grads, "D": d_grads}, {"G": g, "D": d})}
     new_state = state.replace(step=state.step + 1, params={"G": g, "D": d},
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state)
     return new_state, metrics
@@ -330,21 +342,9 @@ def make_train_step(config, dataset_size: int):
 
 # ---------------------------------------------------------------- perceptual term
 def make_perceptual_loss(config):
-  """`(image, target) -> E[(IN(vgg(image)) - IN(vgg(target)))^2]`, MUNIT's `compute_vgg_loss`.
-
-  VGG16 up to relu5_3 with the weights of `config.model.vgg_model_path`
-  (`i2ijax.models.munit.load_vgg16`), fixed (no gradient to them).
-  """
-  from i2ijax.models.munit import Vgg16, load_vgg16, vgg_preprocess
-  params = load_vgg16(config.model.vgg_model_path)
-  net = Vgg16()
-
-  def loss(image, target):
-    feats = net.apply({"params": params}, vgg_preprocess(_two(image, target)))
-    f_img, f_target = jnp.split(feats, 2)
-    return losses.instance_normalized_feature_loss(f_img, jax.lax.stop_gradient(f_target))
-
-  return loss
+  """`(image, target) -> E[(IN(vgg(image)) - IN(vgg(target)))^2]`, MUNIT's `compute_vgg_loss`,
+  with the VGG16 weights of `config.model.vgg_model_path` (`i2ijax.perceptual`)."""
+  return perceptual.make_perceptual_loss(config.model.vgg_model_path)
 
 
 # ---------------------------------------------------------------- sampling and translation

@@ -27,8 +27,9 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.registry import DataKind, ModelSpec, rows_grid
-from i2ijax.train.common import (apply_many, gan_norm_metrics, init_module, make_optimizers,
-                                 network_translator, precision, validate_gan_config)
+from i2ijax.train.common import (apply_many, init_module, learning_rate_schedule,
+                                 make_optimizer, network_translator, norm_metrics, precision,
+                                 validate_gan_config)
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
 
@@ -70,7 +71,7 @@ def build_models(config) -> dict:
 
 def create_state(config, key, image_shapes, dataset_size: int) -> Pix2PixState:
   models = build_models(config)
-  g_opt, d_opt, _ = make_optimizers(config, dataset_size)
+  opt = make_optimizer(config, learning_rate_schedule(config, dataset_size))
   dtype = jnp.dtype(config.model.param_dtype)
   k_g, k_d = jax.random.split(key)
   a = jnp.zeros((1, *image_shapes["A"]), dtype)
@@ -79,64 +80,99 @@ def create_state(config, key, image_shapes, dataset_size: int) -> Pix2PixState:
   d_params, d_stats = init_module(models["D"], k_d, ab)
   return Pix2PixState(step=jnp.zeros((), jnp.int32), params={"G": g_params, "D": d_params},
                       batch_stats={"G": g_stats, "D": d_stats},
-                      g_opt_state=g_opt.init(g_params), d_opt_state=d_opt.init(d_params))
+                      g_opt_state=opt.init(g_params), d_opt_state=opt.init(d_params))
 
 
+# ---------------------------------------------------------------- losses
+# Each takes (parameters, batch statistics, batch, key, networks, hyper-parameters):
+# `nets` is `build_models(config)`, `hp` is config.model.
+
+
+def run_network(nets, hp, name, params, stats, xs, key, dropout=False):
+  """Applies network `name` to each array of `xs` in training mode; returns (outputs, stats)."""
+  return apply_many(nets[name], params, stats, xs, key, fuse=hp.norm != "batch", dropout=dropout)
+
+
+def generate(g_params, g_stats, batch, key, nets, hp):
+  """fake_B = G(A) [N, H, W, C_out] in training mode (dropout on); returns (fake_B, G stats)."""
+  (fake,), g_stats = run_network(nets, hp, "G", g_params, g_stats, [batch["A"]], key,
+                                 dropout=hp.use_dropout)
+  return fake, g_stats
+
+
+def discriminator_loss(d_params, d_stats, batch, fake_b, key, nets, hp):
+  """L_D = 0.5 (GAN_real(D(A, B)) + GAN_fake(D(A, fake_B))) (Isola et al. 2017, eq. 1; the
+  fake pair is judged first, as the official call order), fake_B detached.
+
+  Returns (L_D, ({"D_real", "D_fake"}, D stats)).
+  """
+  gan = losses.adversarial(hp.gan_mode)
+  real_a = batch["A"]
+  fake_ab = jnp.concatenate([real_a, jax.lax.stop_gradient(fake_b)], axis=-1)
+  real_ab = jnp.concatenate([real_a, batch["B"]], axis=-1)
+  (l_fake, l_real), d_stats = run_network(nets, hp, "D", d_params, d_stats, [fake_ab, real_ab],
+                                          key)
+  r, f = gan.d_loss(l_real, l_fake)
+  return 0.5 * (r + f), ({"D_real": r, "D_fake": f}, d_stats)
+
+
+def generator_loss_of_fake(fake_b, d_params, d_stats, batch, key, nets, hp):
+  """L_G = GAN(D(A, fake_B)) + lambda_L1 |fake_B - B|_1 (Isola et al. 2017, eq. 4) as a
+  function of the generated images. Returns (L_G, ({"G_GAN", "G_L1"}, D stats))."""
+  gan = losses.adversarial(hp.gan_mode)
+  (logits,), d_stats = run_network(nets, hp, "D", d_params, d_stats,
+                                   [jnp.concatenate([batch["A"], fake_b], -1)], key)
+  terms = {"G_GAN": gan.g_loss(logits), "G_L1": hp.lambda_L1 * losses.l1_loss(fake_b, batch["B"])}
+  return sum(terms.values()), (terms, d_stats)
+
+
+def generator_loss(g_params, d_params, stats, batch, key, nets, hp):
+  """L_G as a function of G's parameters: one forward of G, then `generator_loss_of_fake`.
+
+  `stats` = {"G", "D"}; `key` = (G's dropout key, D's key) as a pair. Returns (L_G,
+  (terms, stats)). The train step splits this at fake_B to reuse the single forward.
+  """
+  k_g, k_d = key
+  fake_b, g_stats = generate(g_params, stats["G"], batch, k_g, nets, hp)
+  total, (terms, d_stats) = generator_loss_of_fake(fake_b, d_params, stats["D"], batch, k_d,
+                                                   nets, hp)
+  return total, (terms, {"G": g_stats, "D": d_stats})
+
+
+# ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
   """Returns the pure step `(state, batch, rng) -> (state, metrics)` (D first, then G)."""
-  models = build_models(config)
-  m = config.model
-  gan = losses.adversarial(m.gan_mode)
-  g_opt, d_opt, sched = make_optimizers(config, dataset_size)
-  fuse = m.norm != "batch"
-
-  def d_apply(d_params, stats, xs, key):
-    return apply_many(models["D"], d_params, stats, xs, key, fuse=fuse, dropout=False)
+  nets, hp = build_models(config), config.model
+  sched = learning_rate_schedule(config, dataset_size)
+  opt = make_optimizer(config, sched)
 
   def train_step(state: Pix2PixState, batch, rng):
     key = jax.random.fold_in(rng, state.step)
     k_g, k_d = jax.random.split(key)
-    real_a, real_b = batch["A"], batch["B"]
     g_params, d_params = state.params["G"], state.params["D"]
+    fake_b, g_vjp, g_stats = jax.vjp(
+        lambda p: generate(p, state.batch_stats["G"], batch, k_g, nets, hp), g_params,
+        has_aux=True)
 
-    def generate(g_params):
-      (fake,), g_stats = apply_many(models["G"], g_params, state.batch_stats["G"], [real_a], k_g,
-                                    fuse=fuse, dropout=m.use_dropout)
-      return fake, g_stats
-
-    fake_b, g_vjp, g_stats = jax.vjp(generate, g_params, has_aux=True)
-
-    # 1. Discriminator: fake pair first, then real pair (the official call order).
-    fake_ab = jnp.concatenate([real_a, jax.lax.stop_gradient(fake_b)], axis=-1)
-    real_ab = jnp.concatenate([real_a, real_b], axis=-1)
-
-    def d_loss_fn(d_params):
-      (l_fake, l_real), stats = d_apply(d_params, state.batch_stats["D"], [fake_ab, real_ab], k_d)
-      r, f = gan.d_loss(l_real, l_fake)
-      return 0.5 * (r + f), ({"D_real": r, "D_fake": f}, stats)
-
-    (d_total, (d_terms, d_stats)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d_params)
-    updates, d_opt_state = d_opt.update(d_grads, state.d_opt_state, d_params)
+    # 1. Discriminator on the detached fake.
+    (d_total, (d_terms, d_stats)), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d_params, state.batch_stats["D"], batch, fake_b, k_d, nets, hp)
+    updates, d_opt_state = opt.update(d_grads, state.d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
 
-    # 2. Generator, judged by the updated discriminator, through the same forward.
-    def g_loss_of_fake(fake_b, d_stats):
-      (logits,), d_stats = d_apply(d_params, d_stats, [jnp.concatenate([real_a, fake_b], -1)],
-                                   k_d)
-      terms = {"G_GAN": gan.g_loss(logits), "G_L1": m.lambda_L1 * losses.l1_loss(fake_b, real_b)}
-      return sum(terms.values()), (terms, d_stats)
-
-    (g_total, (g_terms, d_stats)), fake_grad = jax.value_and_grad(g_loss_of_fake, has_aux=True)(
-        fake_b, d_stats)
+    # 2. Generator, judged by the updated discriminator, through the same forward (its vjp).
+    (g_total, (g_terms, d_stats)), fake_grad = jax.value_and_grad(
+        generator_loss_of_fake, has_aux=True)(fake_b, d_params, d_stats, batch, k_d, nets, hp)
     (g_grads,) = g_vjp(fake_grad)
-    updates, g_opt_state = g_opt.update(g_grads, state.g_opt_state, g_params)
+    updates, g_opt_state = opt.update(g_grads, state.g_opt_state, g_params)
     g_params = optax.apply_updates(g_params, updates)
 
     new_state = state.replace(step=state.step + 1, params={"G": g_params, "D": d_params},
                               batch_stats={"G": g_stats, "D": d_stats},
                               g_opt_state=g_opt_state, d_opt_state=d_opt_state)
     metrics = {**g_terms, **d_terms, "G_total": g_total, "D_total": d_total,
-               **gan_norm_metrics(g_grads, d_grads, g_params, d_params), "lr": sched(state.step)}
+               **norm_metrics({"G": g_grads, "D": d_grads}, {"G": g_params, "D": d_params}),
+               "lr": sched(state.step)}
     return new_state, metrics
 
   return train_step

@@ -36,7 +36,8 @@ from i2ijax import losses
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
-from i2ijax.train.common import adam, precision, validate_batch_and_precision
+from i2ijax.train.common import (make_optimizer, norm_metrics, precision,
+                                 validate_batch_and_precision)
 
 NETWORKS = ("G", "F", "E", "D")
 EMA_NETWORKS = ("G", "F", "E")
@@ -91,10 +92,9 @@ def build_models(config) -> dict:
 
 
 def make_optimizers(config) -> dict:
-  """One `torch.optim.Adam` per network: lr (F: f_lr), betas, coupled weight decay."""
+  """One `torch.optim.Adam` per network (the shared factory): lr, F at f_lr."""
   o = config.optimizer
-  return {name: adam(o.f_lr if name == "F" else o.lr, o.beta1, o.beta2, o.weight_decay)
-          for name in NETWORKS}
+  return {name: make_optimizer(config, o.f_lr if name == "F" else o.lr) for name in NETWORKS}
 
 
 def create_state(config, key, image_shapes, dataset_size: int) -> StarGANv2State:
@@ -130,6 +130,69 @@ def ema_update(ema, params, beta: float):
   return jax.tree_util.tree_map(lambda e, p: p + beta * (e - p), ema, params)
 
 
+# ---------------------------------------------------------------- losses
+# `nets` is `build_models(config)`, `hp` is config.model. The random draws (z, z2 ~
+# N(0, I) [N, latent_dim]) are arguments, so a caller controls every draw.
+
+
+def _apply(net, params, *args):
+  return net.apply({"params": params}, *args)
+
+
+def target_styles(params, batch, z, z2, latent_guided, nets):
+  """(s~, s~2) [N, style_dim] each: F(z, y~), F(z2, y~) or E(x_ref, y~), E(x_ref2, y~)."""
+  y = jnp.concatenate([batch["y_ref"], batch["y_ref"]])
+  if latent_guided:
+    s = _apply(nets["F"], params["F"], jnp.concatenate([z, z2]), y)
+  else:
+    s = _apply(nets["E"], params["E"], jnp.concatenate([batch["x_ref"], batch["x_ref2"]]), y)
+  return jnp.split(s, 2)
+
+
+def discriminator_loss(d_params, batch, x_fake, nets, hp):
+  """L_D = BCE(D(x, y), 1) + BCE(D(fake, y~), 0) + lambda_reg R1(D, x, y) (Choi et al. 2020,
+  eq. 1 with the non-saturating loss and the R1 penalty on real images).
+
+  x_fake [N, H, W, 3]: detached translations into domains batch["y_ref"]. Returns
+  (L_D, {"real", "fake", "reg"}).
+  """
+  D = nets["D"]
+  reg, real_logits = losses.r1_penalty(lambda x: _apply(D, d_params, x, batch["y_src"]),
+                                       batch["x_src"])
+  fake_logits = _apply(D, d_params, x_fake, batch["y_ref"])
+  real, fake = losses.vanilla_d_loss(real_logits, fake_logits)
+  return real + fake + hp.lambda_reg * reg, {"real": real, "fake": fake, "reg": reg}
+
+
+def generator_loss(trained, params, batch, z, z2, lambda_ds, latent_guided, nets, hp):
+  """L_G = BCE(D(G(x, s~), y~), 1) + lambda_sty |E(G(x, s~), y~) - s~|
+  - lambda_ds |G(x, s~) - sg(G(x, s~2))| + lambda_cyc |G(G(x, s~), E(x, y)) - x|
+  (Choi et al. 2020, eq. 5), with s~ from latents (latent_guided) or references.
+
+  `trained`: the networks differentiated ({"G", "F", "E"} or {"G"}), overriding
+  `params`. Returns (L_G, {"adv", "sty", "ds", "cyc"}).
+  """
+  params = {**params, **trained}
+  G, D, E = nets["G"], nets["D"], nets["E"]
+  x_real, y_org, y_trg = batch["x_src"], batch["y_src"], batch["y_ref"]
+  s_trg, s_trg2 = target_styles(params, batch, z, z2, latent_guided, nets)
+  both = _apply(G, params["G"], jnp.concatenate([x_real, x_real]),
+                jnp.concatenate([s_trg, s_trg2]))
+  x_fake, x_fake2 = jnp.split(both, 2)
+  adv = losses.vanilla_g_loss(_apply(D, params["D"], x_fake, y_trg))
+  # One style-encoder call for the style of the fake and of the source.
+  styles = _apply(E, params["E"], jnp.concatenate([x_fake, x_real]),
+                  jnp.concatenate([y_trg, y_org]))
+  s_pred, s_org = jnp.split(styles, 2)
+  sty = losses.style_reconstruction_loss(s_pred, s_trg)
+  ds = losses.diversity_sensitive_loss(x_fake, x_fake2)
+  x_rec = _apply(G, params["G"], x_fake, s_org)
+  cyc = losses.cycle_loss(x_rec, x_real)
+  total = adv + hp.lambda_sty * sty - lambda_ds * ds + hp.lambda_cyc * cyc
+  return total, {"adv": adv, "sty": sty, "ds": ds, "cyc": cyc}
+
+
+# ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
   """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
 
@@ -137,46 +200,9 @@ def make_train_step(config, dataset_size: int):
   resumed run draws exactly the latents an uninterrupted one would.
   """
   del dataset_size
-  models = build_models(config)
-  m = config.model
+  nets, hp = build_models(config), config.model
   opts = make_optimizers(config)
-  G, F, E, D = (models[n] for n in NETWORKS)
-  apply = lambda net, p, *a: net.apply({"params": p}, *a)
-
-  def target_styles(params, latent_guided, z, z2, x_ref, x_ref2, y_trg):
-    """(s~, s~2) [N, style_dim] each, from the mapping network or the style encoder."""
-    two = lambda a, b: jnp.concatenate([a, b])
-    if latent_guided:
-      s = apply(F, params["F"], two(z, z2), two(y_trg, y_trg))
-    else:
-      s = apply(E, params["E"], two(x_ref, x_ref2), two(y_trg, y_trg))
-    return jnp.split(s, 2)
-
-  def d_loss_fn(d_params, x_real, y_org, x_fake, y_trg):
-    reg, real_logits = losses.r1_penalty(lambda x: apply(D, d_params, x, y_org), x_real)
-    fake_logits = apply(D, d_params, x_fake, y_trg)
-    real, fake = losses.vanilla_d_loss(real_logits, fake_logits)
-    return real + fake + m.lambda_reg * reg, {"real": real, "fake": fake, "reg": reg}
-
-  def g_loss_fn(trained, params, batch, z, z2, lambda_ds, latent_guided):
-    params = {**params, **trained}
-    x_real, y_org, y_trg = batch["x_src"], batch["y_src"], batch["y_ref"]
-    s_trg, s_trg2 = target_styles(params, latent_guided, z, z2, batch["x_ref"],
-                                  batch["x_ref2"], y_trg)
-    both = apply(G, params["G"], jnp.concatenate([x_real, x_real]),
-                 jnp.concatenate([s_trg, s_trg2]))
-    x_fake, x_fake2 = jnp.split(both, 2)
-    adv = losses.vanilla_g_loss(apply(D, params["D"], x_fake, y_trg))
-    # One style-encoder call for the style of the fake and of the source.
-    styles = apply(E, params["E"], jnp.concatenate([x_fake, x_real]),
-                   jnp.concatenate([y_trg, y_org]))
-    s_pred, s_org = jnp.split(styles, 2)
-    sty = losses.style_reconstruction_loss(s_pred, s_trg)
-    ds = losses.diversity_sensitive_loss(x_fake, x_fake2)
-    x_rec = apply(G, params["G"], x_fake, s_org)
-    cyc = losses.cycle_loss(x_rec, x_real)
-    total = adv + m.lambda_sty * sty - lambda_ds * ds + m.lambda_cyc * cyc
-    return total, {"adv": adv, "sty": sty, "ds": ds, "cyc": cyc}
+  G, F, E = nets["G"], nets["F"], nets["E"]
 
   def step_networks(params, opt_state, grads, names):
     params, opt_state = dict(params), dict(opt_state)
@@ -189,50 +215,45 @@ def make_train_step(config, dataset_size: int):
     key = jax.random.fold_in(rng, state.step)
     n = batch["x_src"].shape[0]
     k1, k2 = jax.random.split(key)
-    z = jax.random.normal(k1, (n, m.latent_dim), jnp.float32)
-    z2 = jax.random.normal(k2, (n, m.latent_dim), jnp.float32)
-    x_real, y_org, y_trg = batch["x_src"], batch["y_src"], batch["y_ref"]
+    z = jax.random.normal(k1, (n, hp.latent_dim), jnp.float32)
+    z2 = jax.random.normal(k2, (n, hp.latent_dim), jnp.float32)
+    x_real, y_trg = batch["x_src"], batch["y_ref"]
     params, opt_state = state.params, state.opt_state
     lambda_ds = lambda_ds_at(config, state.step)
     metrics = {}
 
     # 1-2. Discriminator: latent-guided, then reference-guided fakes (made
     # with the same G before either D update; one batched G call).
-    s_lat = apply(F, params["F"], z, y_trg)
-    s_ref = apply(E, params["E"], batch["x_ref"], y_trg)
-    fakes = apply(G, params["G"], jnp.concatenate([x_real, x_real]),
-                  jnp.concatenate([s_lat, s_ref]))
+    s_lat = _apply(F, params["F"], z, y_trg)
+    s_ref = _apply(E, params["E"], batch["x_ref"], y_trg)
+    fakes = _apply(G, params["G"], jnp.concatenate([x_real, x_real]),
+                   jnp.concatenate([s_lat, s_ref]))
     fakes = jax.lax.stop_gradient(fakes)
-    d_grad_norms = []
     for tag, x_fake in zip(("latent", "ref"), jnp.split(fakes, 2)):
-      (d_total, terms), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-          params["D"], x_real, y_org, x_fake, y_trg)
+      (d_total, terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
+          params["D"], batch, x_fake, nets, hp)
       params, opt_state = step_networks(params, opt_state, {"D": d_grads}, ("D",))
       metrics.update({f"D_{tag}_{k}": v for k, v in terms.items()})
-      d_grad_norms.append(optax.tree.norm(d_grads))
 
     # 3. Generator, latent-guided: G, F and E are stepped.
     trained = {k: params[k] for k in ("G", "F", "E")}
-    (g_total, terms), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-        trained, params, batch, z, z2, lambda_ds, True)
-    params, opt_state = step_networks(params, opt_state, grads, ("G", "F", "E"))
+    (g_total, terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        trained, params, batch, z, z2, lambda_ds, True, nets, hp)
+    params, opt_state = step_networks(params, opt_state, g_grads, ("G", "F", "E"))
     metrics.update({f"G_latent_{k}": v for k, v in terms.items()})
-    g_grad_norm = optax.tree.norm(grads["G"])
 
     # 4. Generator, reference-guided: only G is stepped (so only G is differentiated).
-    (g_total_ref, terms), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-        {"G": params["G"]}, params, batch, z, z2, lambda_ds, False)
+    (g_total_ref, terms), grads = jax.value_and_grad(generator_loss, has_aux=True)(
+        {"G": params["G"]}, params, batch, z, z2, lambda_ds, False, nets, hp)
     params, opt_state = step_networks(params, opt_state, grads, ("G",))
     metrics.update({f"G_ref_{k}": v for k, v in terms.items()})
 
     # 5. Moving averages.
-    ema = {k: ema_update(state.ema[k], params[k], m.ema_beta) for k in EMA_NETWORKS}
-    metrics.update({
-        "G_latent_total": g_total, "G_ref_total": g_total_ref, "lambda_ds": lambda_ds,
-        "D_grad_norm": d_grad_norms[-1], "G_grad_norm": g_grad_norm,
-        "G_param_norm": optax.tree.norm(params["G"]),
-        "D_param_norm": optax.tree.norm(params["D"]),
-    })
+    ema = {k: ema_update(state.ema[k], params[k], hp.ema_beta) for k in EMA_NETWORKS}
+    metrics.update({"G_latent_total": g_total, "G_ref_total": g_total_ref,
+                    "lambda_ds": lambda_ds,
+                    **norm_metrics({"D": d_grads, "G": g_grads["G"]},
+                                   {"G": params["G"], "D": params["D"]})})
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state, ema=ema)
     return new_state, metrics
 

@@ -1,4 +1,4 @@
-"""Shared layers: the transposed convolution against XLA's dilated-input formulation."""
+"""Shared layers and the convolutions of i2ijax.ops against XLA's own formulations."""
 
 import flax.linen as nn
 import jax
@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from i2ijax.models import layers
-from i2ijax.models.layers import ConvTranspose, Norm
+from i2ijax import ops
+from i2ijax.models.layers import Conv2d, ConvTranspose, Norm
+from i2ijax.ops import conv as conv_ops
 
 
 @pytest.mark.parametrize("k,s,p,op,h,w", [
@@ -21,7 +22,7 @@ from i2ijax.models.layers import ConvTranspose, Norm
 def test_conv_transpose_equals_dilated_convolution(k, s, p, op, h, w, max_matmul_pixels,
                                                    monkeypatch):
   """Both CPU formulations (chosen by map size) equal the zero-inserting reference."""
-  monkeypatch.setattr(layers, "MATMUL_CONV_TRANSPOSE_MAX_PIXELS", max_matmul_pixels)
+  monkeypatch.setattr(conv_ops, "MATMUL_CONV_TRANSPOSE_MAX_PIXELS", max_matmul_pixels)
   x = jax.random.normal(jax.random.key(0), (2, h, w, 3))
   ct = ConvTranspose(4, k, s, p, op)
   v = ct.init(jax.random.key(1), x)
@@ -69,17 +70,17 @@ def test_conv2d_value_and_gradients_equal_xla(n, h, k, stride, pads):
   x = jax.random.normal(kx, (n, h, h + 1, 3))
   w = jax.random.normal(kw, (k, k, 3, 5))
   y_ref = _reference_conv(x, w, stride, pads)
-  y = layers.conv2d(x, w, stride, pads)
+  y = ops.conv2d(x, w, stride, pads)
   np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
   g = jax.random.normal(kg, y_ref.shape)
-  dx, dw = jax.vjp(lambda a, b: layers.conv2d(a, b, stride, pads), x, w)[1](g)
+  dx, dw = jax.vjp(lambda a, b: ops.conv2d(a, b, stride, pads), x, w)[1](g)
   dx_ref, dw_ref = jax.vjp(lambda a, b: _reference_conv(a, b, stride, pads), x, w)[1](g)
   np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-4)
   np.testing.assert_allclose(dw, dw_ref, rtol=1e-4, atol=1e-3)
   # Second order, as a gradient penalty takes it: d/dw of |dL/dx|^2.
   gp = lambda conv: jax.grad(lambda b: jnp.sum(jax.grad(
       lambda a: jnp.sum(jnp.tanh(conv(a, b, stride, pads))))(x) ** 2))(w)
-  np.testing.assert_allclose(gp(layers.conv2d), gp(_reference_conv), rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(gp(ops.conv2d), gp(_reference_conv), rtol=1e-3, atol=1e-3)
 
 
 def test_stock_convolutions_trace_the_plain_lax_derivatives():
@@ -94,6 +95,29 @@ def test_stock_convolutions_trace_the_plain_lax_derivatives():
   stock = primitives(lambda a, b: jax.lax.conv_general_dilated(
       a, b, (1, 1), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")))
   assert stock.count("conv_general_dilated") == 3  # forward, input gradient, weight gradient
-  with layers.stock_convolutions():
-    assert primitives(lambda a, b: layers.conv2d(a, b, 1, pads)) == stock
-  assert primitives(lambda a, b: layers.conv2d(a, b, 1, pads)) != stock  # restored on exit
+  with ops.stock_convolutions():
+    assert primitives(lambda a, b: ops.conv2d(a, b, 1, pads)) == stock
+  assert primitives(lambda a, b: ops.conv2d(a, b, 1, pads)) != stock  # restored on exit
+
+
+@pytest.mark.parametrize("dtype,param_dtype", [(None, jnp.float32), (jnp.bfloat16, jnp.float32),
+                                               (None, jnp.bfloat16)])
+@pytest.mark.parametrize("k,stride,p,use_bias", [(3, 1, 1, True), (1, 1, 0, True), (4, 2, 1, False)])
+def test_conv2d_module_is_a_drop_in_for_flax_conv(k, stride, p, use_bias, dtype, param_dtype):
+  """Same parameter tree, initial values, output and output dtype as `nn.Conv`."""
+  x = jax.random.normal(jax.random.key(0), (2, 9, 8, 3))
+  init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+  kw = dict(use_bias=use_bias, kernel_init=init, dtype=dtype, param_dtype=param_dtype)
+  ours = Conv2d(5, k, stride, p, **kw)
+  ref = nn.Conv(5, (k, k), (stride, stride), ((p, p), (p, p)), **kw)
+  v = ours.init(jax.random.key(1), x)
+  v_ref = ref.init(jax.random.key(1), x)
+  assert jax.tree.map(lambda a: (a.shape, a.dtype), v) == jax.tree.map(lambda a: (a.shape, a.dtype), v_ref)
+  jax.tree.map(np.testing.assert_array_equal, v, v_ref)
+  if use_bias:  # a nonzero bias, to see it added
+    v = {"params": {**v["params"], "bias": jnp.arange(5, dtype=param_dtype)}}
+  y, y_ref = ours.apply(v, x), ref.apply(v, x)
+  assert y.dtype == y_ref.dtype
+  tol = 1e-5 if y.dtype == jnp.float32 else 5e-2
+  np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(y_ref, np.float32),
+                             rtol=tol, atol=tol)

@@ -24,6 +24,7 @@ def _setup(config, size, dataset_size=8):
   return state, step
 
 
+@pytest.mark.slow
 def test_overfits_a_fixed_batch():
   """On one fixed tiny batch the cycle loss falls by at least 5x within 300 steps."""
   c = tiny_cyclegan_config(size=32)
@@ -40,6 +41,7 @@ def test_overfits_a_fixed_batch():
   assert history[-1] < history[0] / 5, history[::25]
 
 
+@pytest.mark.slow
 def test_generator_update_comes_first_and_discriminators_see_pre_update_fakes():
   """D's gradient uses fakes of the generators *before* their update (official order)."""
   c = tiny_cyclegan_config(size=32)
@@ -75,6 +77,7 @@ def test_loss_weights_are_the_papers():
   assert float(m["G_total"]) == pytest.approx(total, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_batch_norm_variant_trains_and_updates_running_stats():
   c = tiny_cyclegan_config(size=32)
   c.model.norm = "batch"

@@ -15,6 +15,8 @@ from i2ijax.train import cyclegan, pix2pix
 from i2ijax.train.loop import train_and_evaluate
 from tests.helpers import load_config, tiny_cyclegan_config
 
+pytestmark = pytest.mark.slow
+
 
 def _float_dtypes(tree):
   return {str(x.dtype) for x in jax.tree_util.tree_leaves(tree)

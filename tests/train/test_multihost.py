@@ -13,9 +13,12 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from i2ijax.translate import load_config, load_state
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
 
 OVERRIDES = [
     "--config=configs/cyclegan.py:quickstart", "--config.model.netG=resnet_6blocks",

@@ -41,6 +41,7 @@ def test_default_config_is_the_papers():
       2e-4, 0.5, 100, 100)
 
 
+@pytest.mark.slow
 def test_discriminator_updates_first_and_generator_sees_the_updated_one():
   c = _config()
   c.model.norm, c.model.use_dropout = "instance", False
@@ -64,6 +65,7 @@ def test_discriminator_updates_first_and_generator_sees_the_updated_one():
                                            rel=1e-5)
 
 
+@pytest.mark.slow
 def test_batch_norm_and_dropout_default_path():
   c = _config()
   shapes = {"A": (128, 128, 3), "B": (128, 128, 3)}
@@ -90,6 +92,7 @@ def test_aligned_folder_layout(tmp_path):
   assert a.load(0).max() == 0 and b.load(0).min() == 200
 
 
+@pytest.mark.slow
 def test_loop_and_translate(tmp_path, caplog):
   c = _config()
   c.num_train_steps, c.log_every_steps, c.sample_every_steps = 3, 1, 3

@@ -15,6 +15,8 @@ from i2ijax.train.loop import train_and_evaluate
 from i2ijax.translate import load_state
 from tests.helpers import ROOT, tiny_cyclegan_config
 
+pytestmark = pytest.mark.slow
+
 TINY = ["--config.model.ngf=4", "--config.model.ndf=4", "--config.data.load_size=36",
         "--config.data.crop_size=32", "--config.data.embedded_images=4",
         "--config.log_every_steps=1", "--config.batch_size=2", "--config.num_sample_images=1",

@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.slow
+
 WORKER = r"""
 import json, sys
 import jax, jax.numpy as jnp, numpy as np

@@ -1,0 +1,128 @@
+"""Evaluation reports: scoring a workdir's checkpoint, and writing, naming and printing reports."""
+
+import json
+import os
+
+from i2ijax.data import images as image_io
+from i2ijax.evaluate.scoring import METRICS, Evaluator, rgb
+
+
+def report_scalars(report: dict) -> dict:
+  """{name: value}: eval/{task}/{metric} and eval/{task}/baseline_{metric} (and eval/mean/...).
+
+  The prefix is eval/{split}/ for splits other than test, with _train_mode
+  appended to its first part in train mode.
+  """
+  prefix = "eval" + ("_train_mode" if report.get("mode") == "train" else "")
+  if report.get("split", "test") != "test":
+    prefix += f"/{report['split']}"
+  groups = dict(report["tasks"])
+  if "mean" in report:
+    groups["mean"] = report["mean"]
+  out = {}
+  for name, group in groups.items():
+    for key, value in group.get("model", {}).items():
+      out[f"{prefix}/{name}/{key}"] = float(value)
+    for key, value in group.get("baseline_input", {}).items():
+      out[f"{prefix}/{name}/baseline_{key}"] = float(value)
+  return out
+
+
+def report_path(workdir: str, split: str, step: int, train_mode: bool = False) -> str:
+  """DIR/eval/{split}_step{N}[_train_mode] (without the .json extension)."""
+  suffix = "_train_mode" if train_mode else ""
+  return os.path.join(workdir, "eval", f"{split}_step{step}{suffix}")
+
+
+def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None, *,
+                     train_mode: bool = False, save_images: bool = False, num_styles: int = 10,
+                     inception_weights: str | None = None, lpips_backbone: str | None = None,
+                     lpips_heads: str | None = None, lpips_net: str = "alex",
+                     write_scalars: bool = True) -> dict:
+  """Translates and scores `split` with the run in `workdir`; writes and returns the report.
+
+  The report: workdir, model_name, split, step, mode, images (inputs over all
+  tasks), tasks {name: {source, target, images, outputs_per_image, model
+  {metric: value}, baseline_input {metric: value}}}, skipped {metric:
+  reason}; paired models also keep "model" and "baseline_input" with
+  per-image PSNR/SSIM; multi-domain models add "mean" over their target
+  domains.
+  """
+  import jax
+  from i2ijax.checkpoint import load_config, load_state
+  config = load_config(workdir)
+  evaluator = Evaluator(config, split, num_styles=num_styles, train_mode=train_mode,
+                        inception_weights=inception_weights, lpips_backbone=lpips_backbone,
+                        lpips_heads=lpips_heads, lpips_net=lpips_net)
+  _, state = load_state(workdir, config, step)
+  step = int(state.step)
+  outputs = evaluator.translate(state)
+  report = {"workdir": workdir, "step": step, **evaluator(state, outputs)}
+  name = report_path(workdir, split, step, train_mode)
+  if save_images and jax.process_index() == 0:
+    save_grids(evaluator.tasks, outputs, name)
+  if jax.process_index() == 0:
+    write_json(report, name + ".json")
+  if write_scalars:
+    _write_scalars(workdir, step, report_scalars(report))
+  return report
+
+
+def save_grids(tasks, outputs, folder: str) -> None:
+  """One PNG per input: input | its K outputs | the truth (where known)."""
+  for task, outs in zip(tasks, outputs):
+    for i, (x, ys) in enumerate(zip(task.inputs, outs)):
+      row = [rgb(x)] + [rgb(y) for y in ys]
+      if task.truths is not None:
+        row.append(rgb(task.truths[i]))
+      if len({im.shape for im in row}) == 1:
+        name = f"{i:04d}.png" if len(tasks) == 1 else os.path.join(task.name, f"{i:04d}.png")
+        image_io.save_image(image_io.make_grid([row]), os.path.join(folder, name))
+
+
+def _write_scalars(workdir: str, step: int, scalars: dict, writer=None) -> None:
+  """Writes `scalars` at `step` with `writer`, or with the workdir's own TensorBoard writer."""
+  import jax
+  from clu import metric_writers
+  own = writer is None
+  if own:
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  writer.write_scalars(step, scalars)
+  writer.flush()
+  if own:
+    writer.close()
+
+
+def write_json(report: dict, path: str) -> None:
+  """Writes `report` to `path` atomically (tmp file + rename)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(report, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def summary(report: dict) -> str:
+  """The mean scores as a small table (PSNR/SSIM for paired data, every metric per task else)."""
+  if "model" in report:
+    lines = [f"{'':16s} {'PSNR (dB)':>10s} {'SSIM':>8s}   ({report['images']} images)"]
+    for key, label in (("model", "model"), ("baseline_input", "baseline (input)")):
+      if key in report:
+        lines.append(f"{label:16s} {report[key]['psnr']:10.3f} {report[key]['ssim']:8.4f}")
+    return "\n".join(lines)
+  lines = [f"{'task':24s} {'metric':20s} {'model':>10s} {'baseline':>10s}"]
+  groups = dict(report["tasks"])
+  if "mean" in report:
+    groups["mean"] = report["mean"]
+  for name, group in groups.items():
+    label = name
+    if "source" in group:
+      label += f" ({group['images']}x{group['outputs_per_image']})"
+    base = group.get("baseline_input", {})
+    for metric in METRICS:
+      if metric in group.get("model", {}):
+        b = f"{base[metric]:10.4f}" if metric in base else f"{'-':>10s}"
+        lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}")
+        label = ""
+  for metric, reason in report.get("skipped", {}).items():
+    lines.append(f"skipped {metric}: {reason}")
+  return "\n".join(lines)
