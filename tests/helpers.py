@@ -177,3 +177,20 @@ def grid_body(png, rows: int, cols: int, cell: int = 34):
   assert png.shape[0] >= h and png.shape[1] > w, (png.shape, h, w)
   assert (np.asarray(png)[-h:, :-w] < 128).any(), "no row labels drawn left of the grid"
   return png[-h:, -w:]
+
+
+def random_vgg16_state_dict(seed: int = 0) -> dict:
+  """A MUNIT `vgg16.weight`-style state_dict: [out, in, 3, 3] He-scaled kernels, N(0, 0.1^2)
+  biases, for every conv of `perceptual.VGG16_LAYERS`."""
+  import numpy as np
+  from i2ijax.perceptual import VGG16_LAYERS
+  rng = np.random.default_rng(seed)
+  sd, channels = {}, 3
+  for layer in VGG16_LAYERS:
+    if layer != "pool":
+      name, features = layer
+      sd[f"{name}.weight"] = rng.normal(0, np.sqrt(2 / (9 * channels)),
+                                        (features, channels, 3, 3)).astype(np.float32)
+      sd[f"{name}.bias"] = rng.normal(0, 0.1, features).astype(np.float32)
+      channels = features
+  return sd

@@ -9,20 +9,7 @@ from i2ijax import losses
 from i2ijax.metrics.torch_weights import save_npz_state_dict
 from i2ijax.perceptual import (VGG16_LAYERS, Vgg16, load_vgg16, make_perceptual_loss,
                                perceptual_loss, vgg16_params, vgg_preprocess)
-
-
-def _official_state_dict(seed=0):
-  """A MUNIT `vgg16.weight`-style state_dict: [out, in, 3, 3] kernels, He-scaled, random biases."""
-  rng = np.random.default_rng(seed)
-  sd, channels = {}, 3
-  for layer in VGG16_LAYERS:
-    if layer != "pool":
-      name, features = layer
-      sd[f"{name}.weight"] = rng.normal(0, np.sqrt(2 / (9 * channels)),
-                                        (features, channels, 3, 3)).astype(np.float32)
-      sd[f"{name}.bias"] = rng.normal(0, 0.1, features).astype(np.float32)
-      channels = features
-  return sd
+from tests.helpers import random_vgg16_state_dict
 
 
 def _torch_layout_vgg(sd, x_nchw):
@@ -41,7 +28,7 @@ def _torch_layout_vgg(sd, x_nchw):
 
 
 def test_load_vgg16_reads_the_official_weight_layout(tmp_path):
-  sd = _official_state_dict()
+  sd = random_vgg16_state_dict()
   path = str(tmp_path / "vgg16.npz")
   save_npz_state_dict(path, sd)
   params = load_vgg16(path)
@@ -60,13 +47,13 @@ def test_load_vgg16_errors(tmp_path):
     load_vgg16(str(tmp_path / "missing.pth"))
   with pytest.raises(FileNotFoundError):
     make_perceptual_loss("")  # an unset config path is not a random init
-  sd = _official_state_dict()
+  sd = random_vgg16_state_dict()
   path = str(tmp_path / "vgg16.npz")
   del sd["conv5_3.bias"]
   save_npz_state_dict(path, sd)
   with pytest.raises(ValueError, match="conv5_3.bias is missing"):
     load_vgg16(path)
-  sd = _official_state_dict()
+  sd = random_vgg16_state_dict()
   sd["conv2_1.weight"] = sd["conv2_1.weight"][:, :, :2]
   save_npz_state_dict(path, sd)
   with pytest.raises(ValueError, match="conv2_1.weight has shape"):
@@ -100,7 +87,7 @@ def test_random_init_loss_and_gradient():
 def test_loss_is_the_instance_normalised_feature_distance(tmp_path):
   """make_perceptual_loss(path) = E[(IN(vgg(image)) - IN(vgg(target)))^2] with the file's weights."""
   path = str(tmp_path / "vgg16.npz")
-  save_npz_state_dict(path, _official_state_dict(1))
+  save_npz_state_dict(path, random_vgg16_state_dict(1))
   params = load_vgg16(path)
   k1, k2 = jax.random.split(jax.random.key(1))
   x = jax.random.uniform(k1, (1, 16, 16, 3), minval=-1, maxval=1)

@@ -14,8 +14,9 @@ from i2ijax.data.pipeline import Batches
 from i2ijax.train import munit
 from i2ijax.train.common import learning_rate_schedule
 from i2ijax.translate import translate_images
-from tests.helpers import (assert_same_states, grid_body, load_config, short_run,
-                           tiny_munit_config, tiny_unit_config, train_straight_and_resumed)
+from tests.helpers import (assert_same_states, grid_body, load_config, random_vgg16_state_dict,
+                           short_run, tiny_munit_config, tiny_unit_config,
+                           train_straight_and_resumed)
 
 
 def test_default_configs_are_the_official_edges2handbags_settings():
@@ -248,18 +249,9 @@ def test_translate_with_styles_references_and_interpolation(runs, tmp_path):
 @pytest.mark.slow
 def test_vgg_perceptual_term_of_the_generator_step(tmp_path):
   from i2ijax.metrics.torch_weights import save_npz_state_dict
-  from i2ijax.perceptual import VGG16_LAYERS, Vgg16, load_vgg16, vgg_preprocess
-  rng = np.random.default_rng(0)
-  sd, channels = {}, 3
-  for layer in VGG16_LAYERS:
-    if layer != "pool":
-      name, features = layer
-      sd[f"{name}.weight"] = rng.normal(0, np.sqrt(2 / (9 * channels)),
-                                        (features, channels, 3, 3)).astype(np.float32)
-      sd[f"{name}.bias"] = rng.normal(0, 0.1, features).astype(np.float32)
-      channels = features
+  from i2ijax.perceptual import Vgg16, load_vgg16, vgg_preprocess
   path = str(tmp_path / "vgg16.npz")
-  save_npz_state_dict(path, sd)
+  save_npz_state_dict(path, random_vgg16_state_dict())
   c = tiny_munit_config(16)
   c.model.vgg_w, c.model.vgg_model_path = 0.5, path
   examples, size, shapes = munit.make_examples(c)
