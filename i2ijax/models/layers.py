@@ -64,7 +64,9 @@ class Norm(nn.Module):
   instance: InstanceNorm2d(affine=False, track_running_stats=False), eps 1e-5,
     biased variance over H and W per sample and channel.
   batch: BatchNorm2d(affine=True), eps 1e-5, PyTorch momentum 0.1 (flax 0.9);
-    batch statistics when `use_running_average` is False.
+    batch statistics when `use_running_average` is False, and then the running
+    variance is updated with the unbiased batch variance, as PyTorch does
+    (`unbiased_running_variance`; flax's own update uses the biased one).
   none: identity.
   """
 
@@ -80,11 +82,38 @@ class Norm(nn.Module):
           epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype,
           param_dtype=self.param_dtype)(x)
     if kind == "batch":
-      return nn.BatchNorm(
-          use_running_average=use_running_average, momentum=0.9, epsilon=1e-5,
+      bn = nn.BatchNorm(
+          use_running_average=use_running_average, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5,
           scale_init=batch_norm_scale_init(), dtype=self.dtype,
-          param_dtype=self.param_dtype)(x)
+          param_dtype=self.param_dtype, name="BatchNorm_0")
+      updates = not (use_running_average or self.is_initializing()
+                     or not self.is_mutable_collection("batch_stats"))
+      old_var = bn.get_variable("batch_stats", "var") if updates and bn.has_variable(
+          "batch_stats", "var") else None
+      y = bn(x)
+      if old_var is not None:
+        bn.put_variable("batch_stats", "var", unbiased_running_variance(old_var, x))
+      return y
     return x
+
+
+# flax's momentum is the weight of the old running average: PyTorch's momentum 0.1.
+BATCH_NORM_MOMENTUM = 0.9
+
+
+def unbiased_running_variance(old_var, x):
+  """PyTorch's BatchNorm2d running-variance update in training mode, per channel of NHWC `x`:
+  m * old + (1 - m) * var_unbiased(x), var_unbiased = n / (n - 1) * the biased variance over
+  the n = N * H * W values of each channel (m = 0.9). Normalisation itself uses the biased
+  variance (flax and PyTorch alike); only the running average differs from flax's update.
+  """
+  n = x.size // x.shape[-1]
+  if n < 2:
+    raise ValueError(f"batch norm in training mode needs more than one value per channel, got "
+                     f"an input of shape {x.shape} (PyTorch refuses it too)")
+  dtype = jnp.promote_types(old_var.dtype, jnp.float32)
+  var = jnp.var(x.astype(dtype), axis=tuple(range(x.ndim - 1))) * (n / (n - 1))
+  return (BATCH_NORM_MOMENTUM * old_var + (1 - BATCH_NORM_MOMENTUM) * var).astype(old_var.dtype)
 
 
 def reflect_pad(x: jax.Array, pad: int) -> jax.Array:

@@ -1,5 +1,7 @@
 """Shared layers and the convolutions of i2ijax.ops against XLA's own formulations."""
 
+import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -9,6 +11,7 @@ import pytest
 from i2ijax import ops
 from i2ijax.models.layers import Conv2d, ConvTranspose, Norm
 from i2ijax.ops import conv as conv_ops
+from tests.helpers import FIXTURES
 
 
 @pytest.mark.parametrize("k,s,p,op,h,w", [
@@ -121,3 +124,34 @@ def test_conv2d_module_is_a_drop_in_for_flax_conv(k, stride, p, use_bias, dtype,
   tol = 1e-5 if y.dtype == jnp.float32 else 5e-2
   np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(y_ref, np.float32),
                              rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_batch_norm_running_statistics_are_pytorchs(k):
+  """Three training-mode calls of Norm("batch") against PyTorch's BatchNorm2d (fixture made by
+  tests/fixtures/make/batch_norm_running_stats.py): outputs, running mean and the running
+  variance, which PyTorch updates with the unbiased batch variance (n / (n - 1) larger)."""
+  fx = np.load(os.path.join(FIXTURES, "torch_batch_norm_running_stats.npz"))
+  norm = Norm("batch")
+  x0 = jnp.asarray(fx[f"{k}/x0"], jnp.float32)
+  variables = norm.init(jax.random.key(0), x0)
+  params = {"BatchNorm_0": {"scale": jnp.asarray(fx[f"{k}/scale"], jnp.float32),
+                            "bias": jnp.asarray(fx[f"{k}/bias"], jnp.float32)}}
+  stats = variables["batch_stats"]
+  n = x0.size // x0.shape[-1]
+  for t in range(3):
+    x = jnp.asarray(fx[f"{k}/x{t}"], jnp.float32)
+    y, updates = norm.apply({"params": params, "batch_stats": stats}, x, mutable=["batch_stats"])
+    stats = updates["batch_stats"]
+    np.testing.assert_allclose(y, fx[f"{k}/y{t}"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["mean"], fx[f"{k}/mean{t}"], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(stats["BatchNorm_0"]["var"], fx[f"{k}/var{t}"], rtol=1e-5)
+  # flax's own update (the biased variance) would be measurably off here, most at small n.
+  biased = 0.9 + 0.1 * np.var(fx[f"{k}/x0"].reshape(n, -1), axis=0)
+  assert np.max(np.abs(biased - fx[f"{k}/var0"]) / fx[f"{k}/var0"]) > 1e-3
+  # Eval mode reads the running averages and leaves them alone.
+  y_eval = norm.apply({"params": params, "batch_stats": stats}, x, use_running_average=True)
+  scale, bias = fx[f"{k}/scale"], fx[f"{k}/bias"]
+  expect = (fx[f"{k}/x2"] - fx[f"{k}/mean2"]) / np.sqrt(fx[f"{k}/var2"] + 1e-5) * scale + bias
+  np.testing.assert_allclose(y_eval, expect, rtol=1e-4, atol=1e-5)
