@@ -37,7 +37,7 @@ def _config(steps):
 
 
 def _start(workdir, steps, every):
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", I2IJAX_COMPILATION_CACHE="")
   args = [sys.executable, "-m", "i2ijax.main", "--config=configs/cyclegan.py:quickstart",
           f"--workdir={workdir}", f"--config.num_train_steps={steps}",
           f"--config.checkpoint_every_steps={every}", *TINY]
@@ -165,7 +165,7 @@ def test_bad_config_fails_before_any_work(tmp_path, key, value, message):
 
 
 def test_unknown_or_mistyped_override_is_rejected(tmp_path):
-  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+  env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", I2IJAX_COMPILATION_CACHE="")
   for flag, text in (("--config.model.ngff=4", "ngff"),
                      ("--config.model.ngf=wide", "ngf")):
     proc = subprocess.run([sys.executable, "-m", "i2ijax.main",
