@@ -1,7 +1,7 @@
 """The FID Inception-v3 against pytorch-fid, its state_dict mapping, and the torch-free loader.
 
 `tests/fixtures/fid_inception_forward.npz` was made with pytorch-fid 0.3.0 (torchvision 0.28,
-torch 2.13, CPU) by a script outside the repo: `pytorch_fid.inception.fid_inception_v3()` with
+torch 2.13, CPU) by `tests/fixtures/make/fid_inception_forward.py`: `fid_inception_v3()` with
 its download replaced by `random_state_dict(shapes, seed=0)` below (the 95 MB real weights are
 not needed, and the test regenerates the same weights), wrapped in `InceptionV3([3])` (resize
 to 299 and 2x - 1 on) for the features and run whole for the 1008 logits. Stored: `images`
@@ -11,7 +11,8 @@ to 299 and 2x - 1 on) for the features and run whole for the 1008 logits. Stored
 
 `tests/fixtures/torch_state_dict_{zip,legacy}.pth` are one dict saved by torch 2.13 with
 `torch.save` in the zip and the legacy (`_use_new_zipfile_serialization=False`) formats, and
-`torch_state_dict_values.npz` the values torch reads back from them: a Conv2d + BatchNorm2d
+`torch_state_dict_values.npz` the values torch reads back from them
+(`tests/fixtures/make/torch_state_dicts.py`): a Conv2d + BatchNorm2d
 state_dict (with `_metadata` and `num_batches_tracked`), a slice of a larger tensor (a storage
 offset), a transpose (strides), two views of one storage, float16/float64/int64/int32/uint8/bool
 tensors, a scalar and an `nn.Parameter`.

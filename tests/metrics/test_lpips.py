@@ -1,7 +1,7 @@
 """LPIPS against the `lpips` package, its state_dict mapping, loading and the diversity average.
 
 `tests/fixtures/lpips_forward.npz` was made with lpips 0.1.4 (torchvision 0.28, torch 2.13,
-CPU) by a script outside the repo: `lpips.LPIPS(net=..., pretrained=False, pnet_rand=True)` (no
+CPU) by `tests/fixtures/make/lpips_forward.py`: `lpips.LPIPS(net=..., pretrained=False, pnet_rand=True)` (no
 download) loaded with `random_state_dict(lpips_state_dict_shapes(net), seed=1)` (the test's
 generator from test_inception.py; `features.N` -> `net.slice{s}.N`), in eval mode. Stored:
 uint8 NHWC images `x`, `y` [3, 64, 64, 3] and `outputs` [2, 4, 32, 32, 3], fed to torch as

@@ -6,8 +6,8 @@ official edges2handbags settings (`configs/edges2handbags_folder.yaml`; UNIT:
 256, n_downsample 2, n_res 4; dis dim 64, n_layer 4, num_scales 3. Counted here with
 `jax.eval_shape` (no weights are made).
 
-`tests/fixtures/official_munit_forward.npz` was made with that official `networks.py` (run from
-a copy outside the repository, with PyTorch): an AdaINGen and a VAEGen with dim 8, style_dim 4,
+`tests/fixtures/official_munit_forward.npz` was made with that official `networks.py` by
+`tests/fixtures/make/munit_forward.py` (with PyTorch and a checkout of the official code): an AdaINGen and a VAEGen with dim 8, style_dim 4,
 mlp_dim 16, n_downsample 2, n_res 2, and an MsImageDis with dim 8, n_layer 3, num_scales 3, all
 reflect-padded; weights Kaiming-normal with random biases, LayerNorm gammas U(0.5, 1.5) and
 betas N(0, 0.1). Stored: every state_dict tensor ("G/<key>", "V/<key>", "D/<key>"), the inputs

@@ -3,8 +3,9 @@
 `tests/fixtures/official_resnet_forward.npz` holds, from the official
 junyanz/pytorch-CycleGAN-and-pix2pix code (commit 2a7afba), a small
 `resnet_6blocks` generator (ngf 8) and `basic` PatchGAN (ndf 8), both with
-instance norm: their state_dicts, an input batch (NCHW, 2x3x36x44) and both
-outputs. Loading those weights into our modules must give the same outputs,
+instance norm: their state_dicts (official init, random biases), an input batch
+(NCHW, 2x3x36x44) and both outputs; `tests/fixtures/make/resnet_forward.py`
+writes it. Loading those weights into our modules must give the same outputs,
 which pins down padding, the transposed-conv equivalence of output_padding=1,
 the norm and the layer order.
 """
