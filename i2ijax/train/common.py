@@ -160,17 +160,21 @@ def learning_rate_schedule(config, dataset_size: int) -> Callable:
   n_epochs epochs, then linear decay over n_epochs_decay (`linear_decay_schedule`);
   "step" (MUNIT/UNIT's StepLR, stepped before each iteration): lr * gamma **
   ((t + 1) // step_size) during iteration t; "constant": lr.
+  The rate comes out in config.model.param_dtype (float64 runs get float64 rates).
   """
   o = config.optimizer
   policy = o.get("lr_policy", "linear")
+  dtype = jnp.dtype(config.model.get("param_dtype", "float32"))
   if policy == "linear":
-    return linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
-                                 o.n_epochs_decay, o.epoch_count)
-  if policy == "step":
-    return lambda count: o.lr * o.gamma ** jnp.floor((count + 1) / o.step_size)
-  if policy == "constant":
-    return lambda count: jnp.asarray(o.lr, jnp.float32)
-  raise ValueError(f"config.optimizer.lr_policy={policy!r} is not one of {list(LR_POLICIES)}")
+    schedule = linear_decay_schedule(o.lr, steps_per_epoch(config, dataset_size), o.n_epochs,
+                                     o.n_epochs_decay, o.epoch_count)
+  elif policy == "step":
+    schedule = lambda count: o.lr * o.gamma ** jnp.floor((count + 1) // o.step_size)
+  elif policy == "constant":
+    schedule = lambda count: o.lr
+  else:
+    raise ValueError(f"config.optimizer.lr_policy={policy!r} is not one of {list(LR_POLICIES)}")
+  return lambda count: jnp.asarray(schedule(count), dtype)
 
 
 def make_optimizer(config, learning_rate) -> optax.GradientTransformation:
