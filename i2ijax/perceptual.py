@@ -63,9 +63,9 @@ def vgg_preprocess(x):
   return (bgr + 1.0) * 127.5 - jnp.asarray(VGG16_BGR_MEAN, x.dtype)
 
 
-def load_vgg16(path: str) -> dict:
+def load_vgg16(path: str, dtype: Dtype = jnp.float32) -> dict:
   """Vgg16 params from MUNIT's `vgg16.weight` (a PyTorch state_dict with keys `conv1_1.weight`,
-  `conv1_1.bias`, ...) or an .npz with the same keys.
+  `conv1_1.bias`, ...) or an .npz with the same keys, in `dtype`.
 
   Kernels [out, in, 3, 3] become [3, 3, in, out]. The official `load_vgg16`
   makes that file from the Torch7 `vgg16.t7` of fast-neural-style; nothing is
@@ -86,26 +86,28 @@ def load_vgg16(path: str) -> dict:
       if f"{name}.{leaf}" not in sd:
         raise ValueError(f"{path}: key {name}.{leaf} is missing (a MUNIT vgg16.weight file "
                          f"has conv1_1 ... conv5_3 weights and biases)")
-    w = np.asarray(sd[f"{name}.weight"], np.float32)
+    w = np.asarray(sd[f"{name}.weight"])
     if w.shape[0] != features or w.shape[2:] != (3, 3):
       raise ValueError(f"{path}: {name}.weight has shape {w.shape}, expected "
                        f"({features}, C, 3, 3)")
-    params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w)),
-                    "bias": jnp.asarray(np.asarray(sd[f"{name}.bias"], np.float32))}
+    params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w), dtype),
+                    "bias": jnp.asarray(np.asarray(sd[f"{name}.bias"]), dtype)}
   return params
 
 
-def vgg16_params(path: str | None = None, key: jax.Array | None = None) -> dict:
-  """Vgg16 params: those of the weights file `path` (`load_vgg16`), or, with path None,
-  a random init from `key` (default key 0): He-normal kernels, zero biases."""
+def vgg16_params(path: str | None = None, key: jax.Array | None = None,
+                 dtype: Dtype = jnp.float32) -> dict:
+  """Vgg16 params in `dtype`: those of the weights file `path` (`load_vgg16`), or, with path
+  None, a random init from `key` (default key 0): He-normal kernels, zero biases."""
   if path is not None:
-    return load_vgg16(path)
+    return load_vgg16(path, dtype)
   key = jax.random.key(0) if key is None else key
-  return Vgg16().init(key, jnp.zeros((1, 8, 8, 3), jnp.float32))["params"]
+  return Vgg16(param_dtype=dtype).init(key, jnp.zeros((1, 8, 8, 3), dtype))["params"]
 
 
 def perceptual_loss(params: dict, image: jax.Array, target: jax.Array) -> jax.Array:
-  """E[(IN(vgg(image)) - IN(vgg(target)))^2] (a float32 scalar), no gradient through the target.
+  """E[(IN(vgg(image)) - IN(vgg(target)))^2] (a scalar in float32 or the wider dtype of the
+  inputs and params), no gradient through the target.
 
   image, target [N, H, W, 3] in [-1, 1], sides multiples of 8; both go
   through one VGG call. Gradients reach `image` (and `params`, when taken
@@ -116,9 +118,9 @@ def perceptual_loss(params: dict, image: jax.Array, target: jax.Array) -> jax.Ar
   return losses.instance_normalized_feature_loss(f_image, jax.lax.stop_gradient(f_target))
 
 
-def make_perceptual_loss(path: str | None = None,
-                         key: jax.Array | None = None) -> Callable[[jax.Array, jax.Array], jax.Array]:
+def make_perceptual_loss(path: str | None = None, key: jax.Array | None = None,
+                         dtype: Dtype = jnp.float32) -> Callable[[jax.Array, jax.Array], jax.Array]:
   """`(image, target) -> perceptual_loss(params, image, target)` with fixed params
-  `vgg16_params(path, key)` (the weights file, or a random init when path is None)."""
-  params = vgg16_params(path, key)
+  `vgg16_params(path, key, dtype)` (the weights file, or a random init when path is None)."""
+  params = vgg16_params(path, key, dtype)
   return lambda image, target: perceptual_loss(params, image, target)

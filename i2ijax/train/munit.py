@@ -6,7 +6,8 @@ gen_b, D = dis_a (judges domain A) and dis_b; one Adam over both generators,
 one over both discriminators. Batches are {"A": [N, H, W, C_a], "B": [N, H,
 W, C_b]} in [-1, 1]. Each iteration runs the discriminator update and then
 the generator update (the official `dis_update`, `gen_update`), each drawing
-its own random codes:
+its own random codes (`draw_codes`, named after the official variables; a
+test can inject them through the step's `draws`):
 
 MUNIT, with style codes s_a, s_b ~ N(0, I) [N, style_dim]:
   D: x_ba = G_a(c_b, s_a), x_ab = G_b(c_a, s_b) (no gradient to G);
@@ -186,48 +187,100 @@ def _two(a, b):
   return jnp.concatenate([a, b])
 
 
+# ---------------------------------------------------------------- random codes
+# Every random number of a step, named after the official variables:
+#   MUNIT: dis_s_a, dis_s_b (the style codes `dis_update` draws), gen_s_a, gen_s_b
+#          (those of `gen_update`), each [N, style_dim];
+#   UNIT:  dis_n_a, dis_n_b (the noise `VAEGen.encode` adds in `dis_update`), gen_n_a,
+#          gen_n_b, gen_n_b_recon (gen_a.encode(x_ba)), gen_n_a_recon (gen_b.encode(x_ab)),
+#          each the shape of its latent [N, H / 2^n, W / 2^n, dim 2^n] (n = gen.n_downsample).
+# All unit Gaussians in config.model.param_dtype.
+
+
+def code_shapes(config, batch) -> dict:
+  """{name: shape} of the random codes one step draws for `batch` (names above)."""
+  n = batch["A"].shape[0]
+  if kind_of(config) == "munit":
+    dim = config.model.gen.style_dim
+    return {name: (n, dim) for name in ("dis_s_a", "dis_s_b", "gen_s_a", "gen_s_b")}
+  g = config.model.gen
+  latent = lambda x: (n, x.shape[1] >> g.n_downsample, x.shape[2] >> g.n_downsample,
+                      g.dim << g.n_downsample)
+  h_a, h_b = latent(batch["A"]), latent(batch["B"])
+  return {"dis_n_a": h_a, "dis_n_b": h_b, "gen_n_a": h_a, "gen_n_b": h_b,
+          "gen_n_b_recon": h_b, "gen_n_a_recon": h_a}
+
+
+def draw_codes(config, batch, key) -> dict:
+  """The step's random codes from `key`: {name: N(0, I) array} (names above).
+
+  `key` splits into the D update's key and the G update's; MUNIT splits each
+  into the codes for a and b; UNIT splits the D key in two (n_a, n_b) and the
+  G key in four (n_a, n_b, n_a_recon, n_b_recon).
+  """
+  shapes = code_shapes(config, batch)
+  dtype = jnp.dtype(config.model.param_dtype)
+  k_d, k_g = jax.random.split(key)
+  if kind_of(config) == "munit":
+    order = (("dis_s_a", "dis_s_b"), ("gen_s_a", "gen_s_b"))
+  else:
+    order = (("dis_n_a", "dis_n_b"), ("gen_n_a", "gen_n_b", "gen_n_a_recon", "gen_n_b_recon"))
+  codes = {}
+  for k, names in zip((k_d, k_g), order):
+    for sub, name in zip(jax.random.split(k, len(names)), names):
+      codes[name] = jax.random.normal(sub, shapes[name], dtype)
+  return codes
+
+
+def step_codes(config, batch, key, draws=None) -> dict:
+  """`draw_codes`, with the arrays of `draws` (same names, our layout) in place of the drawn
+  ones; a name the step does not draw, or a shape that does not fit, is an error."""
+  codes = draw_codes(config, batch, key)
+  if draws is None:
+    return codes
+  unknown = set(draws) - set(codes)
+  if unknown:
+    raise ValueError(f"draws {sorted(unknown)} are not drawn by the {kind_of(config)} step; "
+                     f"it draws {sorted(codes)}")
+  dtype = jnp.dtype(config.model.param_dtype)
+  for name, value in draws.items():
+    if tuple(value.shape) != tuple(codes[name].shape):
+      raise ValueError(f"draws[{name!r}] has shape {tuple(value.shape)}, the step draws "
+                       f"{tuple(codes[name].shape)}")
+    codes[name] = jnp.asarray(value, dtype)
+  return codes
+
+
 # ---------------------------------------------------------------- losses
-# Each takes (generator params g, discriminator params d, batch, key, nets, hp):
-# `nets` is `Nets(config)`, `hp` is config.model; `perceptual` is the optional VGG
-# term `(image, target) -> loss` (`make_perceptual_loss`).
+# Each takes (generator params g, discriminator params d, batch, codes, nets, hp):
+# `codes` are the step's random codes (`step_codes`), `nets` is `Nets(config)`, `hp`
+# is config.model; `perceptual` is the optional VGG term `(image, target) -> loss`
+# (`make_perceptual_loss`).
 
 
-def _noise(key, like):
-  return jax.random.normal(key, like.shape, jnp.float32)
-
-
-def _style_codes(key, n, hp):
-  ka, kb = jax.random.split(key)
-  dim = hp.gen.get("style_dim", 8)
-  return (jax.random.normal(ka, (n, dim), jnp.float32),
-          jax.random.normal(kb, (n, dim), jnp.float32))
-
-
-def translations(g, batch, key, nets, hp):
+def translations(g, batch, codes, nets, hp):
   """The D step's cross-domain fakes (x_ba, x_ab) [N, H, W, C] each.
 
-  MUNIT: x_ba = G_a(c_b, s_a), x_ab = G_b(c_a, s_b) with s_a, s_b ~ N(0, I);
-  UNIT: x_ba = G_a(h_b + n), x_ab = G_b(h_a + n) with n ~ N(0, I).
+  MUNIT: x_ba = G_a(c_b, dis_s_a), x_ab = G_b(c_a, dis_s_b);
+  UNIT: x_ba = G_a(h_b + dis_n_b), x_ab = G_b(h_a + dis_n_a).
   """
   xa, xb = batch["A"], batch["B"]
   if nets.kind == "munit":
-    s_a, s_b = _style_codes(key, xa.shape[0], hp)
     c_a, _ = nets.encode(g, "a", xa)
     c_b, _ = nets.encode(g, "b", xb)
-    return nets.decode(g, "a", c_b, s_a), nets.decode(g, "b", c_a, s_b)
-  k = jax.random.split(key)
+    return nets.decode(g, "a", c_b, codes["dis_s_a"]), nets.decode(g, "b", c_a, codes["dis_s_b"])
   h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
-  return (nets.decode(g, "a", h_b + _noise(k[1], h_b)),
-          nets.decode(g, "b", h_a + _noise(k[0], h_a)))
+  return (nets.decode(g, "a", h_b + codes["dis_n_b"]),
+          nets.decode(g, "b", h_a + codes["dis_n_a"]))
 
 
-def discriminator_loss(d, g, batch, key, nets, hp):
+def discriminator_loss(d, g, batch, codes, nets, hp):
   """L_D = gan_w sum_scales [GAN_D(dis_a; x_a, x_ba) + GAN_D(dis_b; x_b, x_ab)] with the
   fakes of `translations` detached (the official `dis_update`).
 
   Returns (L_D, {"D_a", "D_b"}).
   """
-  x_ba, x_ab = jax.lax.stop_gradient(translations(g, batch, key, nets, hp))
+  x_ba, x_ab = jax.lax.stop_gradient(translations(g, batch, codes, nets, hp))
   loss_a = nets.d_loss(d, "a", batch["A"], x_ba)
   loss_b = nets.d_loss(d, "b", batch["B"], x_ab)
   return hp.gan_w * loss_a + hp.gan_w * loss_b, {"D_a": loss_a, "D_b": loss_b}
@@ -248,11 +301,11 @@ def _shared_terms(d, batch, x_a_recon, x_b_recon, x_ba, x_ab, nets, hp, perceptu
   return t
 
 
-def munit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
+def munit_generator_terms(g, d, batch, codes, nets, hp, perceptual=None):
   """MUNIT's generator terms (Huang et al. 2018, eq. 5; the official `gen_update`), weighted:
   adversarial, image, style and content reconstruction, optional explicit cycle and VGG."""
   xa, xb = batch["A"], batch["B"]
-  s_a, s_b = _style_codes(key, xa.shape[0], hp)
+  s_a, s_b = codes["gen_s_a"], codes["gen_s_b"]
   c_a, s_a_prime = nets.encode(g, "a", xa)
   c_b, s_b_prime = nets.encode(g, "b", xb)
   x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(c_a, c_b), _two(s_a_prime, s_a)), 2)
@@ -274,13 +327,12 @@ def munit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
   return t
 
 
-def unit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
+def unit_generator_terms(g, d, batch, codes, nets, hp, perceptual=None):
   """UNIT's generator terms (Liu et al. 2017, eq. 2-5; the official `gen_update`), weighted:
   adversarial, reconstruction, KL, cycle reconstruction and cycle KL, optional VGG."""
   xa, xb = batch["A"], batch["B"]
-  k = jax.random.split(key, 4)
   h_a, h_b = nets.encode(g, "a", xa), nets.encode(g, "b", xb)
-  z_a, z_b = h_a + _noise(k[0], h_a), h_b + _noise(k[1], h_b)
+  z_a, z_b = h_a + codes["gen_n_a"], h_b + codes["gen_n_b"]
   x_a_recon, x_ba = jnp.split(nets.decode(g, "a", _two(z_a, z_b)), 2)
   x_b_recon, x_ab = jnp.split(nets.decode(g, "b", _two(z_b, z_a)), 2)
   h_b_recon, h_a_recon = nets.encode(g, "a", x_ba), nets.encode(g, "b", x_ab)
@@ -292,42 +344,44 @@ def unit_generator_terms(g, d, batch, key, nets, hp, perceptual=None):
       "recon_kl_cyc_bab": hp.recon_kl_cyc_w * losses.gaussian_kl_unit_variance(h_b_recon),
   }
   if hp.recon_x_cyc_w > 0:
-    x_aba = nets.decode(g, "a", h_a_recon + _noise(k[2], h_a_recon))
-    x_bab = nets.decode(g, "b", h_b_recon + _noise(k[3], h_b_recon))
+    x_aba = nets.decode(g, "a", h_a_recon + codes["gen_n_a_recon"])
+    x_bab = nets.decode(g, "b", h_b_recon + codes["gen_n_b_recon"])
     t["cyc_x_a"] = hp.recon_x_cyc_w * losses.cycle_loss(x_aba, xa)
     t["cyc_x_b"] = hp.recon_x_cyc_w * losses.cycle_loss(x_bab, xb)
   return t
 
 
-def generator_loss(g, d, batch, key, nets, hp, perceptual=None):
+def generator_loss(g, d, batch, codes, nets, hp, perceptual=None):
   """The sum of the model's generator terms; returns (L_G, terms)."""
   terms_fn = munit_generator_terms if nets.kind == "munit" else unit_generator_terms
-  terms = terms_fn(g, d, batch, key, nets, hp, perceptual)
+  terms = terms_fn(g, d, batch, codes, nets, hp, perceptual)
   return sum(terms.values()), terms
 
 
 # ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
-  """Returns the pure step `(state, batch, rng) -> (state, metrics)` (D update, then G).
+  """Returns the pure step `(state, batch, rng, draws=None) -> (state, metrics)` (D update,
+  then G).
 
-  `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
-  resumed run draws exactly the codes an uninterrupted one would.
+  `rng` is the run's base key; the step draws its codes (`draw_codes`) from
+  `fold_in(rng, state.step)`, so a resumed run draws exactly the codes an
+  uninterrupted one would. `draws` (tests): {name: array} replacing those
+  codes, names and layouts as listed above `code_shapes`.
   """
   nets, hp = Nets(config), config.model
   sched = learning_rate_schedule(config, dataset_size)
   opt = make_optimizer(config, sched)  # one Adam over both generators, one over both Ds
   perceptual = make_perceptual_loss(config) if hp.vgg_w > 0 else None
 
-  def train_step(state: MUNITState, batch, rng):
-    key = jax.random.fold_in(rng, state.step)
-    k_d, k_g = jax.random.split(key)
+  def train_step(state: MUNITState, batch, rng, draws=None):
+    codes = step_codes(config, batch, jax.random.fold_in(rng, state.step), draws)
     g, d = state.params["G"], state.params["D"]
     (d_total, d_terms), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(
-        d, g, batch, k_d, nets, hp)
+        d, g, batch, codes, nets, hp)
     updates, d_opt_state = opt.update(d_grads, state.d_opt_state, d)
     d = optax.apply_updates(d, updates)
     (g_total, g_terms), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
-        g, d, batch, k_g, nets, hp, perceptual)
+        g, d, batch, codes, nets, hp, perceptual)
     updates, g_opt_state = opt.update(g_grads, state.g_opt_state, g)
     g = optax.apply_updates(g, updates)
     metrics = {**{f"G_{k}": v for k, v in g_terms.items()}, **d_terms,
@@ -343,8 +397,10 @@ def make_train_step(config, dataset_size: int):
 # ---------------------------------------------------------------- perceptual term
 def make_perceptual_loss(config):
   """`(image, target) -> E[(IN(vgg(image)) - IN(vgg(target)))^2]`, MUNIT's `compute_vgg_loss`,
-  with the VGG16 weights of `config.model.vgg_model_path` (`i2ijax.perceptual`)."""
-  return perceptual.make_perceptual_loss(config.model.vgg_model_path)
+  with the VGG16 weights of `config.model.vgg_model_path` (`i2ijax.perceptual`) in
+  config.model.param_dtype."""
+  return perceptual.make_perceptual_loss(config.model.vgg_model_path,
+                                         dtype=jnp.dtype(config.model.param_dtype))
 
 
 # ---------------------------------------------------------------- sampling and translation
@@ -367,6 +423,7 @@ def make_sample_fn(config):
   munit = nets.kind == "munit"
   style_dim = config.model.gen.get("style_dim", 8)
   k_styles = num_sample_styles(config)
+  dtype = jnp.dtype(config.model.param_dtype)
 
   def sample(state: MUNITState, batch, rng):
     g = state.params["G"]
@@ -377,8 +434,8 @@ def make_sample_fn(config):
       ra, ba = jnp.split(nets.decode(g, "a", _two(h_a, h_b)), 2)
       rb, ab = jnp.split(nets.decode(g, "b", _two(h_b, h_a)), 2)
       return {"x_a": xa, "x_a_recon": ra, "x_ab": ab, "x_b": xb, "x_b_recon": rb, "x_ba": ba}
-    fixed = jax.random.normal(jax.random.key(1234), (2, n, style_dim), jnp.float32)
-    rand = jax.random.normal(rng, (2, n, style_dim), jnp.float32)
+    fixed = jax.random.normal(jax.random.key(1234), (2, n, style_dim), dtype)
+    rand = jax.random.normal(rng, (2, n, style_dim), dtype)
     c_a, s_a = nets.encode(g, "a", xa)
     c_b, s_b = nets.encode(g, "b", xb)
     out_a = nets.decode(g, "a", jnp.concatenate([c_a, c_b, c_b]),
@@ -389,7 +446,7 @@ def make_sample_fn(config):
     rb, ab1, ab2 = jnp.split(out_b, 3)
     images = {"x_a": xa, "x_a_recon": ra, "x_ab1": ab1, "x_ab2": ab2,
               "x_b": xb, "x_b_recon": rb, "x_ba1": ba1, "x_ba2": ba2}
-    styles = jax.random.normal(jax.random.key(4321), (k_styles, style_dim), jnp.float32)
+    styles = jax.random.normal(jax.random.key(4321), (k_styles, style_dim), dtype)
     many = nets.decode(g, "b", jnp.repeat(c_a, k_styles, axis=0), jnp.tile(styles, (n, 1)))
     images["styles_ab"] = jnp.concatenate(
         [xa[:, None], many.reshape(n, k_styles, *many.shape[1:])], axis=1)
@@ -463,13 +520,14 @@ def translator(config, request):
     raise ValueError(f"style interpolation needs two references, got {len(refs)}")
   count = 2 if interpolate > 1 else (len(refs) or request.num_styles)
   random_codes = jax.random.normal(jax.random.key(request.seed),
-                                   (count, config.model.gen.style_dim), jnp.float32)
+                                   (count, config.model.gen.style_dim),
+                                   jnp.dtype(config.model.param_dtype))
 
   def codes(g):
     c = (jnp.concatenate([nets.encode(g, target, r)[1] for r in refs]) if refs
          else random_codes)
     if interpolate > 1:
-      t = jnp.linspace(0.0, 1.0, interpolate)[:, None]
+      t = jnp.linspace(0.0, 1.0, interpolate, dtype=c.dtype)[:, None]
       c = (1 - t) * c[0] + t * c[1]
     return c
 
