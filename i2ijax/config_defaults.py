@@ -38,10 +38,20 @@ def official_networks(netG: str, norm: str, use_dropout: bool,
 
 
 def add_run_settings(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Logging, sampling and checkpointing intervals of the train loop."""
+  """Logging, sampling, checkpointing and evaluation settings of the train loop.
+
+  `eval_every_steps` > 0 scores the test split during training (i2ijax.evaluate):
+  `eval_num_styles` styles per input for multimodal models; FID/KID and LPIPS
+  run when their weight files are given here (or by environment variable).
+  """
   c.log_every_steps = 100
   c.sample_every_steps = 1000
   c.checkpoint_every_steps = 5000
   c.max_to_keep = 3
   c.num_sample_images = 4
+  c.eval_every_steps = 0
+  c.eval_num_styles = 10
+  c.eval_inception_weights = ""
+  c.eval_lpips_backbone = ""
+  c.eval_lpips_heads = ""
   return c
