@@ -138,7 +138,8 @@ def r1_penalty(discriminator: Callable[[jax.Array], jax.Array], real) -> tuple[j
   """
   out, vjp = jax.vjp(discriminator, real)
   (grad,) = vjp(jnp.ones_like(out))
-  per_sample = jnp.sum(jnp.square(grad.astype(jnp.float32)).reshape(real.shape[0], -1), axis=1)
+  grad = grad.astype(jnp.promote_types(grad.dtype, jnp.float32))  # bf16 -> f32; f64 stays
+  per_sample = jnp.sum(jnp.square(grad).reshape(real.shape[0], -1), axis=1)
   return 0.5 * jnp.mean(per_sample), out
 
 
@@ -203,7 +204,7 @@ def instance_normalized_feature_loss(features, target_features, eps: float = 1e-
   E[(IN(f(x)) - IN(f(y)))^2] with IN a non-affine instance norm over H, W of
   NHWC features (eps 1e-5, biased variance)."""
   def normalize(f):
-    f = f.astype(jnp.float32)
+    f = f.astype(jnp.promote_types(f.dtype, jnp.float32))  # at least float32
     mean = jnp.mean(f, axis=(1, 2), keepdims=True)
     var = jnp.var(f, axis=(1, 2), keepdims=True)
     return (f - mean) * jax.lax.rsqrt(var + eps)

@@ -17,6 +17,7 @@ truncated) with zero bias (`he_init`); affine instance norms start at scale 1,
 bias 0.
 """
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -96,7 +97,7 @@ class ResBlk(nn.Module):
     if self.normalize:
       h = instance_norm("norm2", True, **kw)(h)
     h = conv(self.dim_out, 3, "conv2", **kw)(leaky_relu(h))
-    return (sc + h) / np.sqrt(2.0).astype(np.float32)
+    return (sc + h) / math.sqrt(2.0)
 
 
 class AdaIN(nn.Module):
@@ -142,7 +143,7 @@ class AdainResBlk(nn.Module):
     if dim_in != self.dim_out:
       sc = conv(self.dim_out, 1, "conv1x1", use_bias=False, **kw)(sc)
     if self.w_hpf == 0:
-      return (h + sc) / np.sqrt(2.0).astype(np.float32)
+      return (h + sc) / math.sqrt(2.0)
     return h
 
 
@@ -210,7 +211,7 @@ class Generator(nn.Module):
                                 antialias=False).astype(h.dtype)
         h = h + high_pass(mask * cache[side], self.w_hpf)
     h = leaky_relu(instance_norm("to_rgb_norm", True, **kw)(h))
-    return conv(3, 1, "to_rgb_conv", **kw)(h).astype(jnp.float32)
+    return conv(3, 1, "to_rgb_conv", **kw)(h).astype(self.param_dtype)
 
 
 def _select(out, y):
@@ -246,7 +247,7 @@ class MappingNetwork(nn.Module):
       for i in range(3):
         o = nn.relu(dense(self.hidden_dim, f"unshared_{k}_{i}", **kw)(o))
       outs.append(dense(self.style_dim, f"unshared_{k}_3", **kw)(o))
-    return _select(jnp.stack(outs, 1), y).astype(jnp.float32)
+    return _select(jnp.stack(outs, 1), y).astype(self.param_dtype)
 
 
 class _Trunk(nn.Module):
@@ -290,7 +291,7 @@ class StyleEncoder(nn.Module):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = _Trunk(self.img_size, self.max_conv_dim, self.dim_in, name="shared", **kw)(x)
     outs = [dense(self.style_dim, f"unshared_{k}", **kw)(h) for k in range(self.num_domains)]
-    return _select(jnp.stack(outs, 1), y).astype(jnp.float32)
+    return _select(jnp.stack(outs, 1), y).astype(self.param_dtype)
 
 
 class Discriminator(nn.Module):
@@ -311,5 +312,81 @@ class Discriminator(nn.Module):
     """The logit of domain y [N]; with y None, every domain's logit [N, num_domains]."""
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = _Trunk(self.img_size, self.max_conv_dim, self.dim_in, name="shared", **kw)(x)
-    logits = dense(self.num_domains, "conv_cls", **kw)(h).astype(jnp.float32)  # conv1x1 on 1x1
+    logits = dense(self.num_domains, "conv_cls", **kw)(h).astype(self.param_dtype)  # conv1x1 on 1x1
     return logits if y is None else _select(logits[:, :, None], y)[:, 0]
+
+
+# ---------------------------------------------------------------- official weights
+def trunk_blocks(img_size: int) -> int:
+  """Downsampling ResBlks of the style encoder's and the discriminator's trunk."""
+  return int(np.log2(img_size)) - 2
+
+
+def flax_path(net: str, torch_key: str, n_blocks: int = 0) -> tuple[str, ...]:
+  """The path of our parameter for an official state_dict key (without the
+  DataParallel `module.` prefix), e.g. ("G", "decode.1.norm2.fc.weight") ->
+  ("decode_1", "norm2", "fc", "kernel").
+
+  net: "G", "F", "E" or "D"; n_blocks: `trunk_blocks(img_size)` (E and D, whose
+  `shared.i` / `main.i` indices depend on it).
+  """
+  *p, name = torch_key.split(".")
+  if net == "G":
+    if p[0] in ("encode", "decode"):
+      path = (f"{p[0]}_{p[1]}", *p[2:])
+    else:
+      path = {"from_rgb": ("from_rgb",), "to_rgb.0": ("to_rgb_norm",),
+              "to_rgb.2": ("to_rgb_conv",)}[".".join(p[:2]) if p[0] == "to_rgb" else p[0]]
+  elif net == "F":
+    path = (f"shared_{int(p[1]) // 2}",) if p[0] == "shared" else (
+        f"unshared_{p[1]}_{int(p[2]) // 2}",)
+  elif net == "E" and p[0] == "unshared":
+    path = (f"unshared_{p[1]}",)
+  elif net in ("E", "D"):
+    i = int(p[1])  # E: shared.i, D: main.i
+    if i == 0:
+      path = ("shared", "conv_in")
+    elif i <= n_blocks:
+      path = ("shared", f"block_{i - 1}", *p[2:])
+    elif i == n_blocks + 2:
+      path = ("shared", "conv_out")
+    elif net == "D" and i == n_blocks + 4:
+      path = ("conv_cls",)
+    else:
+      raise KeyError(f"{net}: unexpected official key {torch_key!r} for {n_blocks} trunk blocks")
+  else:
+    raise ValueError(f"unknown network {net!r}; valid: G, F, E, D")
+  if name == "bias":
+    return (*path, "bias")
+  if path[-1] in ("norm1", "norm2", "to_rgb_norm"):  # affine InstanceNorm2d weight
+    return (*path, "scale")
+  return (*path, "kernel")
+
+
+def flax_array(path: tuple[str, ...], value) -> np.ndarray:
+  """An official tensor (numpy) in the layout of our parameter at `path`: Conv2d
+  [out, in, kh, kw] -> [kh, kw, in, out]; Linear [out, in] -> [in, out]; the
+  discriminator's final conv1x1 on a 1 x 1 map [K, C, 1, 1] -> Dense [C, K]."""
+  w = np.asarray(value)
+  if path[-1] != "kernel":
+    return w
+  if path[-2] == "conv_cls":
+    return w[:, :, 0, 0].T
+  return w.T if w.ndim == 2 else w.transpose(2, 3, 1, 0)
+
+
+def params_from_torch(net: str, state_dict, n_blocks: int = 0) -> dict:
+  """An official network's state_dict ({key: numpy array}) as our param tree
+  (the w_hpf high-pass filter, a fixed buffer, has no parameter here)."""
+  params = {}
+  for key, value in state_dict.items():
+    if key.endswith("hpf.filter"):
+      continue
+    path = flax_path(net, key, n_blocks)
+    node = params
+    for part in path[:-1]:
+      node = node.setdefault(part, {})
+    if path[-1] in node:
+      raise KeyError(f"{net}: two official keys map to {'/'.join(path)} (the second: {key})")
+    node[path[-1]] = flax_array(path, value)
+  return params

@@ -4,7 +4,8 @@ Follows `core/solver.py` of clovaai/stargan-v2. Networks: generator G,
 mapping network F, style encoder E, discriminator D (i2ijax.models.stargan_v2).
 A batch holds source images x [N, H, W, 3] in [-1, 1] with domains y [N],
 and two references x_ref, x_ref2 of one target domain y~ = y_ref [N]; the
-step draws z, z2 ~ N(0, I) [N, latent_dim] from its key. One iteration:
+step draws z, z2 ~ N(0, I) [N, latent_dim] from its key (the official z_trg,
+z_trg2). One iteration:
 
 1. D step, latent-guided: s~ = F(z, y~), fake = G(x, s~) (no gradient),
    L_D = BCE(D(x, y), 1) + BCE(D(fake, y~), 0) + lambda_reg R1(D, x, y);
@@ -120,9 +121,17 @@ def create_state(config, key, image_shapes, dataset_size: int) -> StarGANv2State
 
 
 def lambda_ds_at(config, step):
-  """The diversity weight during iteration `step` (0-based): linear from lambda_ds to 0 at ds_iter."""
+  """The diversity weight during iteration `step` (0-based): linear from lambda_ds to 0 at
+  ds_iter, in config.model.param_dtype.
+
+  The official solver subtracts lambda_ds / ds_iter after each iteration while
+  the weight is positive; this is the same line without the accumulated rounding
+  (which, past ds_iter, can leave the official weight at -lambda_ds / ds_iter).
+  """
   m = config.model
-  return m.lambda_ds * jnp.maximum(0.0, 1.0 - step / m.ds_iter)
+  dtype = jnp.dtype(m.param_dtype)
+  t = jnp.asarray(step, dtype)
+  return jnp.asarray(m.lambda_ds, dtype) * jnp.maximum(0.0, 1.0 - t / m.ds_iter)
 
 
 def ema_update(ema, params, beta: float):
@@ -194,13 +203,16 @@ def generator_loss(trained, params, batch, z, z2, lambda_ds, latent_guided, nets
 
 # ---------------------------------------------------------------- train step
 def make_train_step(config, dataset_size: int):
-  """Returns the pure step `(state, batch, rng) -> (state, metrics)`.
+  """Returns the pure step `(state, batch, rng, draws=None) -> (state, metrics)`.
 
   `rng` is the run's base key; the step uses `fold_in(rng, state.step)`, so a
-  resumed run draws exactly the latents an uninterrupted one would.
+  resumed run draws exactly the latents an uninterrupted one would. `draws`
+  (tests) replaces the step's random numbers, named as in the official solver:
+  {"z_trg": z, "z_trg2": z2}, each [N, latent_dim].
   """
   del dataset_size
   nets, hp = build_models(config), config.model
+  dtype = jnp.dtype(hp.param_dtype)
   opts = make_optimizers(config)
   G, F, E = nets["G"], nets["F"], nets["E"]
 
@@ -211,12 +223,14 @@ def make_train_step(config, dataset_size: int):
       params[n] = optax.apply_updates(params[n], updates)
     return params, opt_state
 
-  def train_step(state: StarGANv2State, batch, rng):
-    key = jax.random.fold_in(rng, state.step)
-    n = batch["x_src"].shape[0]
-    k1, k2 = jax.random.split(key)
-    z = jax.random.normal(k1, (n, hp.latent_dim), jnp.float32)
-    z2 = jax.random.normal(k2, (n, hp.latent_dim), jnp.float32)
+  def train_step(state: StarGANv2State, batch, rng, draws=None):
+    if draws is None:
+      key = jax.random.fold_in(rng, state.step)
+      n = batch["x_src"].shape[0]
+      k1, k2 = jax.random.split(key)
+      draws = {"z_trg": jax.random.normal(k1, (n, hp.latent_dim), dtype),
+               "z_trg2": jax.random.normal(k2, (n, hp.latent_dim), dtype)}
+    z, z2 = draws["z_trg"], draws["z_trg2"]
     x_real, y_trg = batch["x_src"], batch["y_ref"]
     params, opt_state = state.params, state.opt_state
     lambda_ds = lambda_ds_at(config, state.step)
@@ -283,7 +297,8 @@ def make_sample_fn(config):
     x = batch["x_src"]
     n = x.shape[0]
     k = m.num_domains
-    z = jax.random.normal(jax.random.fold_in(rng, 99), (n_lat, m.latent_dim), jnp.float32)
+    z = jax.random.normal(jax.random.fold_in(rng, 99), (n_lat, m.latent_dim),
+                          jnp.dtype(m.param_dtype))
     # Styles for every (domain, latent): [K * L, style_dim].
     ys = jnp.repeat(jnp.arange(k, dtype=jnp.int32), n_lat)
     styles = F.apply({"params": p["F"]}, jnp.tile(z, (k, 1)), ys)
@@ -347,7 +362,7 @@ def translator(config, request):
   k = refs.shape[0] if refs is not None else request.num_styles
   y = jnp.full((k,), domain, jnp.int32)
   z = jnp.concatenate([jax.random.normal(jax.random.key(request.seed + i), (1, m.latent_dim),
-                                         jnp.float32) for i in range(k)])
+                                         jnp.dtype(m.param_dtype)) for i in range(k)])
 
   @jax.jit
   def apply(p, x):

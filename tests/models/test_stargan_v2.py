@@ -6,7 +6,7 @@ num_domains 3, w_hpf 0; CelebA-HQ: num_domains 2, w_hpf 1), counted in PyTorch a
 `jax.eval_shape` (no weights are made).
 
 `tests/fixtures/official_stargan_v2_forward.npz` was made with the official code of that commit
-(script: /tmp/sg2_make_fixture.py at the time, not part of the repo). The official module source
+(script: tests/fixtures/make/stargan_v2_forward.py). The official module source
 was patched only to make the networks small: the first width `2**14 // img_size` -> 8 and the
 MappingNetwork hidden width 512 -> 64. Settings: num_domains 3, style_dim 16, latent_dim 16;
 G: img_size 32, max_conv_dim 32, w_hpf 0; G2: img_size 64, max_conv_dim 16, w_hpf 1 (run with
@@ -26,7 +26,7 @@ import pytest
 
 from i2ijax.models.layers import count_params
 from i2ijax.models.stargan_v2 import (AdainResBlk, Discriminator, Generator, MappingNetwork, ResBlk,
-                                      StyleEncoder)
+                                      StyleEncoder, params_from_torch)
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures",
                        "official_stargan_v2_forward.npz")
@@ -61,57 +61,12 @@ def test_param_counts_match_official(config, num_domains, w_hpf, expected):
 
 # --- forward parity -----------------------------------------------------------------------
 
-def _flax_path(net, key, n_blocks):
-  """Official state_dict key (without the leaf) -> our module path."""
-  p = key.split(".")
-  if net in ("G", "G2"):
-    if p[0] in ("encode", "decode"):
-      return (f"{p[0]}_{p[1]}", *p[2:])
-    return {"from_rgb": ("from_rgb",), "to_rgb.0": ("to_rgb_norm",),
-            "to_rgb.2": ("to_rgb_conv",)}[".".join(p[:2]) if p[0] == "to_rgb" else p[0]]
-  if net == "F":
-    if p[0] == "shared":
-      return (f"shared_{int(p[1]) // 2}",)
-    return (f"unshared_{p[1]}_{int(p[2]) // 2}",)
-  if net == "E" and p[0] == "unshared":
-    return (f"unshared_{p[1]}",)
-  i = int(p[1])  # E: shared.i, D: main.i
-  if i == 0:
-    return ("shared", "conv_in")
-  if i <= n_blocks:
-    return ("shared", f"block_{i - 1}", *p[2:])
-  if i == n_blocks + 2:
-    return ("shared", "conv_out")
-  assert net == "D" and i == n_blocks + 4, key
-  return ("conv_cls",)
-
-
-def _leaf(path, name, w):
-  if name == "bias":
-    return "bias", w
-  if w.ndim == 1:  # InstanceNorm affine weight
-    return "scale", w
-  if w.ndim == 2:  # Linear [out, in] -> Dense [in, out]
-    return "kernel", w.T
-  if path[-1] == "conv_cls":  # conv1x1 on a 1x1 map [K, C, 1, 1] -> Dense [C, K]
-    return "kernel", w[:, :, 0, 0].T
-  return "kernel", w.transpose(2, 3, 1, 0)  # Conv2d [out, in, kh, kw] -> [kh, kw, in, out]
-
-
-def _load(f, net, model, *args, n_blocks=0):
-  """The fixture's state_dict of `net` as our param tree; checks it fills ours exactly."""
-  params = {}
-  for k in f.files:
-    if not k.startswith(net + "/") or k.endswith("hpf.filter"):  # hpf: a fixed buffer
-      continue
-    key, name = k[len(net) + 1:].rsplit(".", 1)
-    path = _flax_path(net, key, n_blocks)
-    leaf, w = _leaf(path, name, f[k])
-    node = params
-    for part in path:
-      node = node.setdefault(part, {})
-    assert leaf not in node, k
-    node[leaf] = jnp.asarray(w)
+def _load(f, prefix, model, *args, n_blocks=0):
+  """The fixture's state_dict under `prefix` ("G", "G2", "F", "E", "D") as our variables;
+  checks that it fills ours exactly."""
+  state_dict = {k[len(prefix) + 1:]: f[k] for k in f.files if k.startswith(prefix + "/")}
+  params = params_from_torch(prefix[0], state_dict, n_blocks)
+  params = jax.tree_util.tree_map(jnp.asarray, params)
   want = jax.tree_util.tree_map(lambda a: a.shape, _abstract_init(model, *args))
   assert jax.tree_util.tree_map(lambda a: a.shape, params) == want
   return {"params": params}
