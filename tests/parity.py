@@ -20,11 +20,16 @@ with every array of step 1 and step 3 to |ours - official| <= 1e-10 * max(1, |of
 import os
 from typing import Callable, Iterable, Mapping
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from tests.helpers import FIXTURES
 
 RTOL = 1e-10
+STEPS = 3  # steps run
+SAVED = (1, 3)  # steps whose full state the fixtures hold
 
 
 def load_fixture(model: str) -> dict[str, np.ndarray]:
@@ -44,6 +49,20 @@ def nhwc(a) -> np.ndarray:
   """NCHW (torch) -> NHWC (ours); other ranks unchanged."""
   a = np.asarray(a)
   return a.transpose(0, 2, 3, 1) if a.ndim == 4 else a
+
+
+def images(fixture: Mapping[str, np.ndarray], key: str) -> jax.Array:
+  """A stored uint8 NCHW batch as the step's float64 NHWC input u / 127.5 - 1 (exact)."""
+  return jnp.asarray(nhwc(fixture[key]).astype(np.float64) / 127.5 - 1.0)
+
+
+def adam_moments(opt_state):
+  """(mu, nu) of the one optax ScaleByAdamState inside `opt_state`."""
+  found = [s for s in jax.tree_util.tree_leaves(
+      opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+           if isinstance(s, optax.ScaleByAdamState)]
+  assert len(found) == 1, f"{len(found)} Adam states in the optimizer state"
+  return found[0].mu, found[0].nu
 
 
 def to_flax(torch_key: str, value: np.ndarray) -> np.ndarray:
@@ -115,6 +134,23 @@ def tree_from_torch(state_dict: Mapping[str, np.ndarray], paths: Mapping[str, tu
   return tree
 
 
+def load_aligned(fixture: Mapping[str, np.ndarray], params: Mapping, batch_stats: Mapping,
+                 nets: Iterable[str]) -> tuple[dict, dict, dict]:
+  """The official `init/<net>` weights of each network in our trees (`params[net]`,
+  `batch_stats[net]` give the structure), paired by `align_by_order`, in float64.
+
+  Returns (paths {net: {torch key: our path from the variables}}, params, batch_stats).
+  """
+  paths, new_params, new_stats = {}, {}, {}
+  for net in nets:
+    init = entries(fixture, f"init/{net}")
+    ours = {"params": params[net], "batch_stats": batch_stats[net]}
+    paths[net] = align_by_order(init, {k: v.shape for k, v in init.items()}, ours)
+    tree = tree_from_torch(init, paths[net], ours, cast=lambda a: jnp.asarray(a, jnp.float64))
+    new_params[net], new_stats[net] = tree["params"], tree.get("batch_stats", {})
+  return paths, new_params, new_stats
+
+
 def _plain(tree):
   if isinstance(tree, Mapping):
     return {k: _plain(v) for k, v in tree.items()}
@@ -126,6 +162,60 @@ def get_path(tree: Mapping, path: tuple):
   for name in path:
     node = node[name]
   return node
+
+
+def run_steps(step, state, batches: Callable, draws: Callable | None = None):
+  """Yields (t, state, metrics) after each of the STEPS calls of the (jitted) `step`, fed
+  `batches(t)` and, when given, `draws=draws(t)`; the key is unused when draws are injected
+  and fixed otherwise (the junyanz steps draw nothing)."""
+  for t in range(1, STEPS + 1):
+    kwargs = {} if draws is None else {"draws": draws(t)}
+    state, metrics = step(state, batches(t), jax.random.key(0), **kwargs)
+    yield t, state, metrics
+
+
+def check_losses(mm: "Mismatches", fixture: Mapping[str, np.ndarray], t: int, metrics: Mapping,
+                 names: Mapping[str, str]) -> None:
+  """Compares the official losses of step t (`step<t>/loss/<name>`, exactly the keys of
+  `names`) with our metrics `names[name]`."""
+  official = entries(fixture, f"step{t}/loss")
+  assert set(official) == set(names), sorted(official)
+  for name, value in official.items():
+    mm.check(f"step{t}/loss/{name}", metrics[names[name]], value)
+
+
+# `locate(torch_key, official_value) -> (path in our tree, value in our layout)` maps one
+# official state_dict entry onto ours, for the checks below.
+Locate = Callable[[str, np.ndarray], tuple[tuple, np.ndarray]]
+
+
+def param_locator(paths: Mapping[str, tuple]) -> Locate:
+  """`Locate` in a network's params tree (its Adam moments) from `align_by_order`'s paths,
+  which start at the variables ("params", ...)."""
+  def locate(key, value):
+    assert paths[key][0] == "params", paths[key]
+    return paths[key][1:], to_flax(key, value)
+  return locate
+
+
+def check_arrays(mm: "Mismatches", prefix: str, official: Mapping[str, np.ndarray], ours: Mapping,
+                 locate: Locate) -> None:
+  """Compares every official array (`{torch key: value}`, reported as prefix/key) with ours."""
+  for key, value in official.items():
+    path, want = locate(key, value)
+    mm.check(f"{prefix}/{key}", get_path(ours, path), want)
+
+
+def check_adam(mm: "Mismatches", fixture: Mapping[str, np.ndarray], prefix: str, mu: Mapping,
+               nu: Mapping, locate: Locate) -> None:
+  """Compares the official exp_avg / exp_avg_sq under `prefix` (<key>/m, <key>/v) with our
+  Adam moments `mu`, `nu` of the same network; every one of our moments must be covered."""
+  moments = entries(fixture, prefix)
+  assert len(moments) == 2 * len(jax.tree_util.tree_leaves(mu)), prefix
+  for key, value in moments.items():
+    torch_key, which = key.rsplit("/", 1)
+    path, want = locate(torch_key, value)
+    mm.check(f"{prefix}/{key}", get_path(mu if which == "m" else nu, path), want)
 
 
 class Mismatches:

@@ -27,22 +27,20 @@ parameter by ~lr = 2e-4).
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from i2ijax.train import cyclegan
 from tests.helpers import load_config
-from tests.parity import (Mismatches, align_by_order, entries, get_path, load_fixture, nhwc,
-                          to_flax, tree_from_torch)
+from tests.parity import (Mismatches, SAVED, adam_moments, check_adam, check_losses, entries,
+                          get_path, images, load_aligned, load_fixture, nhwc, param_locator,
+                          run_steps, to_flax)
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
 OPTIMIZERS = {"g_opt_state": ("G_A", "G_B"), "d_opt_state": ("D_A", "D_B")}
 # Official loss name -> our metric.
 LOSSES = {"G_A": "G_A", "G_B": "G_B", "cycle_A": "cycle_A", "cycle_B": "cycle_B",
           "idt_A": "idt_A", "idt_B": "idt_B", "D_A": "D_A", "D_B": "D_B"}
-SAVED = (1, 3)
 ROUNDOFF_BOUND = 1e-8
 
 
@@ -60,18 +58,8 @@ def official_config():
   return c
 
 
-def adam_moments(opt_state):
-  """(mu, nu) of the one optax ScaleByAdamState inside `opt_state`."""
-  found = [s for s in jax.tree_util.tree_leaves(
-      opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
-           if isinstance(s, optax.ScaleByAdamState)]
-  assert len(found) == 1, f"{len(found)} Adam states in the optimizer state"
-  return found[0].mu, found[0].nu
-
-
 def batch(fixture, t):
-  return {k: jnp.asarray(nhwc(fixture[f"batch/{t}/{k}"]).astype(np.float64) / 127.5 - 1.0)
-          for k in ("A", "B")}
+  return {k: images(fixture, f"batch/{t}/{k}") for k in ("A", "B")}
 
 
 def compare(config, fixture) -> Mismatches:
@@ -80,23 +68,13 @@ def compare(config, fixture) -> Mismatches:
   mm = Mismatches()
   with jax.enable_x64(True):
     state = cyclegan.create_state(config, jax.random.key(0), cyclegan.image_shapes(config), 3)
-    paths, params, stats = {}, {}, {}
-    for net in NETS:
-      init = entries(fixture, f"init/{net}")
-      ours = {"params": state.params[net], "batch_stats": state.batch_stats[net]}
-      paths[net] = align_by_order(init, {k: v.shape for k, v in init.items()}, ours)
-      tree = tree_from_torch(init, paths[net], ours, cast=lambda a: jnp.asarray(a, jnp.float64))
-      params[net], stats[net] = tree["params"], tree.get("batch_stats", {})
+    paths, params, stats = load_aligned(fixture, state.params, state.batch_stats, NETS)
     state = state.replace(params=params, batch_stats=stats)
     step = jax.jit(cyclegan.make_train_step(config, 3))
-    for t in range(1, 4):
-      state, metrics = step(state, batch(fixture, t), jax.random.key(0))
+    for t, state, metrics in run_steps(step, state, lambda t: batch(fixture, t)):
       if t not in SAVED:
         continue
-      official_losses = entries(fixture, f"step{t}/loss")
-      assert set(official_losses) == set(LOSSES), sorted(official_losses)
-      for name, value in official_losses.items():
-        mm.check(f"step{t}/loss/{name}", metrics[LOSSES[name]], value)
+      check_losses(mm, fixture, t, metrics, LOSSES)
       for net in NETS:
         ours = {"params": state.params[net], "batch_stats": state.batch_stats[net]}
         roundoff = set(fixture[f"meta/roundoff_only/{net}"].tolist())
@@ -112,15 +90,7 @@ def compare(config, fixture) -> Mismatches:
       for opt_name, nets in OPTIMIZERS.items():
         mu, nu = adam_moments(getattr(state, opt_name))
         for net in nets:
-          moments = entries(fixture, f"step{t}/adam/{net}")
-          assert len(moments) == 2 * len(jax.tree_util.tree_leaves(mu[net]))
-          for key, value in moments.items():
-            torch_key, which = key.rsplit("/", 1)
-            path = paths[net][torch_key]
-            assert path[0] == "params", path
-            tree = mu if which == "m" else nu
-            mm.check(f"step{t}/adam/{net}/{key}", get_path(tree[net], path[1:]),
-                     to_flax(torch_key, value))
+          check_adam(mm, fixture, f"step{t}/adam/{net}", mu[net], nu[net], param_locator(paths[net]))
     for name, pool in (("fake_A", state.pool_A), ("fake_B", state.pool_B)):
       official = nhwc(fixture[f"step3/pool/{name}"])
       assert int(pool.count) == len(official)

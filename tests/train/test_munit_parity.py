@@ -26,13 +26,13 @@ running_var are dummies that never change; our model has none.)
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from i2ijax.models.munit import variables_from_torch
 from i2ijax.train import munit
 from tests.helpers import load_config
-from tests.parity import Mismatches, entries, is_buffer, load_fixture, nhwc
+from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
+                          is_buffer, load_fixture, nhwc)
 
 KINDS = ("munit", "unit")
 NETS = {"G": ("gen_a", "gen_b"), "D": ("dis_a", "dis_b")}
@@ -94,24 +94,8 @@ def ours(torch_key: str, value) -> tuple[tuple[str, ...], np.ndarray]:
   return tuple(k.key for k in path), leaf
 
 
-def get(tree, path):
-  for name in path:
-    tree = tree[name]
-  return tree
-
-
-def adam_moments(opt_state):
-  """(mu, nu) of the one optax ScaleByAdamState inside `opt_state`."""
-  found = [s for s in jax.tree_util.tree_leaves(
-      opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
-           if isinstance(s, optax.ScaleByAdamState)]
-  assert len(found) == 1, f"{len(found)} Adam states in the optimizer state"
-  return found[0].mu, found[0].nu
-
-
 def batch(fixture, t):
-  return {k: jnp.asarray(nhwc(fixture[f"batch/{t}/{k}"]).astype(np.float64) / 127.5 - 1.0)
-          for k in ("A", "B")}
+  return {k: images(fixture, f"batch/{t}/{k}") for k in ("A", "B")}
 
 
 def draws(fixture, t):
@@ -174,18 +158,10 @@ def compare(config, fixture) -> Mismatches:
       for player, nets in NETS.items():
         mu, nu = adam_moments(getattr(state, OPTIMIZERS[player]))
         for net in nets:
-          for key, value in entries(fixture, f"step{t}/{net}").items():
-            if is_buffer(key):
-              continue
-            path, want = ours(key, value)
-            mm.check(f"step{t}/{net}/{key}", get(state.params[player][net], path), want)
-          moments = entries(fixture, f"step{t}/adam/{net}")
-          assert len(moments) == 2 * len(jax.tree_util.tree_leaves(mu[net]))
-          for key, value in moments.items():
-            torch_key, which = key.rsplit("/", 1)
-            path, want = ours(torch_key, value)
-            mm.check(f"step{t}/adam/{net}/{key}", get((mu if which == "m" else nu)[net], path),
-                     want)
+          official = {k: v for k, v in entries(fixture, f"step{t}/{net}").items()
+                      if not is_buffer(k)}
+          check_arrays(mm, f"step{t}/{net}", official, state.params[player][net], ours)
+          check_adam(mm, fixture, f"step{t}/adam/{net}", mu[net], nu[net], ours)
   return mm
 
 

@@ -21,14 +21,13 @@ official ones to 1e-10 * max(1, |official|).
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 import pytest
 
 from i2ijax.models.stargan_v2 import flax_array, flax_path, params_from_torch, trunk_blocks
 from i2ijax.train import stargan_v2
 from tests.helpers import tiny_stargan_v2_config
-from tests.parity import Mismatches, entries, get_path, load_fixture, nhwc
+from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
+                          load_fixture)
 
 NETS = {"G": "generator", "F": "mapping_network", "E": "style_encoder", "D": "discriminator"}
 LOSS_TERMS = {"D": ("real", "fake", "reg"), "G": ("adv", "sty", "ds", "cyc", "total")}
@@ -57,20 +56,18 @@ def official_config(fixture):
   return c
 
 
-def adam_moments(opt_state):
-  """(mu, nu) of the one optax ScaleByAdamState inside `opt_state`."""
-  found = [s for s in jax.tree_util.tree_leaves(
-      opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
-           if isinstance(s, optax.ScaleByAdamState)]
-  assert len(found) == 1, f"{len(found)} Adam states in the optimizer state"
-  return found[0].mu, found[0].nu
-
-
 def batch(fixture, t):
-  b = {k: jnp.asarray(nhwc(fixture[f"batch/{t}/{k}"]).astype(np.float64) / 127.5 - 1.0)
-       for k in ("x_src", "x_ref", "x_ref2")}
+  b = {k: images(fixture, f"batch/{t}/{k}") for k in ("x_src", "x_ref", "x_ref2")}
   b.update({k: jnp.asarray(fixture[f"batch/{t}/{k}"], jnp.int32) for k in ("y_src", "y_ref")})
   return b
+
+
+def locator(net, n_blocks):
+  """`Locate` of network `net`'s official state_dict entries in our params tree."""
+  def locate(key, value):
+    path = flax_path(net, key, n_blocks)
+    return path, flax_array(path, value)
+  return locate
 
 
 def compare(config, fixture) -> Mismatches:
@@ -107,27 +104,15 @@ def compare(config, fixture) -> Mismatches:
       if t not in SAVED:
         continue
       for n, net in NETS.items():
+        locate = locator(n, n_blocks)
         official = entries(fixture, f"step{t}/{net}")
         assert len(official) == len(jax.tree_util.tree_leaves(state.params[n]))
-        for key, value in official.items():
-          path = flax_path(n, key, n_blocks)
-          mm.check(f"step{t}/{net}/{key}", get_path(state.params[n], path),
-                   flax_array(path, value))
-        moments = entries(fixture, f"step{t}/adam/{net}")
-        mu, nu = adam_moments(state.opt_state[n])
-        assert len(moments) == 2 * len(jax.tree_util.tree_leaves(mu))
-        for key, value in moments.items():
-          torch_key, which = key.rsplit("/", 1)
-          path = flax_path(n, torch_key, n_blocks)
-          mm.check(f"step{t}/adam/{net}/{key}", get_path(mu if which == "m" else nu, path),
-                   flax_array(path, value))
-      for n in stargan_v2.EMA_NETWORKS:
-        official = entries(fixture, f"step{t}/ema/{NETS[n]}")
-        assert len(official) == len(jax.tree_util.tree_leaves(state.ema[n]))
-        for key, value in official.items():
-          path = flax_path(n, key, n_blocks)
-          mm.check(f"step{t}/ema/{NETS[n]}/{key}", get_path(state.ema[n], path),
-                   flax_array(path, value))
+        check_arrays(mm, f"step{t}/{net}", official, state.params[n], locate)
+        check_adam(mm, fixture, f"step{t}/adam/{net}", *adam_moments(state.opt_state[n]), locate)
+        if n in stargan_v2.EMA_NETWORKS:
+          official = entries(fixture, f"step{t}/ema/{net}")
+          assert len(official) == len(jax.tree_util.tree_leaves(state.ema[n]))
+          check_arrays(mm, f"step{t}/ema/{net}", official, state.ema[n], locate)
   return mm
 
 
