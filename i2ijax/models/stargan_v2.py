@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from i2ijax.metrics.torch_weights import torch_to_flax_array
 from i2ijax.models.layers import Conv2d, kaiming_normal, leaky_relu
 
 Dtype = Any
@@ -368,11 +369,9 @@ def flax_array(path: tuple[str, ...], value) -> np.ndarray:
   [out, in, kh, kw] -> [kh, kw, in, out]; Linear [out, in] -> [in, out]; the
   discriminator's final conv1x1 on a 1 x 1 map [K, C, 1, 1] -> Dense [C, K]."""
   w = np.asarray(value)
-  if path[-1] != "kernel":
-    return w
-  if path[-2] == "conv_cls":
+  if path[-1] == "kernel" and path[-2] == "conv_cls":
     return w[:, :, 0, 0].T
-  return w.T if w.ndim == 2 else w.transpose(2, 3, 1, 0)
+  return torch_to_flax_array("weight" if path[-1] == "kernel" else path[-1], w)
 
 
 def params_from_torch(net: str, state_dict, n_blocks: int = 0) -> dict:
