@@ -230,6 +230,9 @@ def make_train_step(config, dataset_size: int):
       k1, k2 = jax.random.split(key)
       draws = {"z_trg": jax.random.normal(k1, (n, hp.latent_dim), dtype),
                "z_trg2": jax.random.normal(k2, (n, hp.latent_dim), dtype)}
+    elif set(draws) != {"z_trg", "z_trg2"}:
+      raise ValueError(f"draws {sorted(draws)}: the stargan_v2 step draws exactly "
+                       "['z_trg', 'z_trg2']")
     z, z2 = draws["z_trg"], draws["z_trg2"]
     x_real, y_trg = batch["x_src"], batch["y_ref"]
     params, opt_state = state.params, state.opt_state

@@ -156,3 +156,9 @@ def test_a_float64_step_computes_nothing_in_float32(fixture):
     jaxpr = str(jax.make_jaxpr(stargan_v2.make_train_step(c, 8))(
         state, batch(fixture, 1), jax.random.key(0)))
   assert "f64[" in jaxpr and "f32[" not in jaxpr
+
+
+def test_draws_with_other_names_are_refused(fixture):
+  step = stargan_v2.make_train_step(official_config(fixture), 8)
+  with pytest.raises(ValueError, match=r"draws \['z'\]: the stargan_v2 step draws exactly"):
+    step(None, batch(fixture, 1), jax.random.key(0), {"z": fixture["draw/1/z_trg"]})
