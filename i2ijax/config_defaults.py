@@ -34,6 +34,7 @@ def official_networks(netG: str, norm: str, use_dropout: bool,
   m.param_dtype = "float32"  # parameters, optimizer state and image pools
   m.dtype = "float32"  # compute dtype; "bfloat16" = mixed precision (f32 params, f32 losses)
   m.remat = False  # recompute generator blocks/levels in the backward pass (memory)
+  m.upsample = "transpose"  # official ConvTranspose2d | resize_conv (nearest x2 + conv3; ResNet G)
   return m
 
 

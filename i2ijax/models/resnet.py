@@ -54,6 +54,9 @@ class ResnetGenerator(nn.Module):
     n_blocks: residual blocks (9 for `resnet_9blocks`, 6 for `resnet_6blocks`).
     norm: 'instance' | 'batch' | 'none'.
     use_dropout: dropout 0.5 inside the residual blocks (off for CycleGAN).
+    upsample: 'transpose' (the official ConvTranspose2d) or 'resize_conv'
+      (nearest-neighbour x2, then a 3x3 zero-padded conv: Odena et al. 2016,
+      "Deconvolution and Checkerboard Artifacts"); same parameter count.
     remat: recompute each residual block's activations in the backward pass
       instead of keeping them (`nn.remat`): less memory for large images or
       batches, one extra block forward of compute. Same parameters (names
@@ -68,6 +71,7 @@ class ResnetGenerator(nn.Module):
   dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
   param_dtype: Dtype = jnp.float32
   remat: bool = False
+  upsample: str = "transpose"
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
@@ -85,8 +89,14 @@ class ResnetGenerator(nn.Module):
       x = block(self.ngf * 4, self.norm, self.use_dropout, dtype=self.dtype,
                 param_dtype=self.param_dtype, name=f"ResnetBlock_{i}")(x, train)
     for i in range(2):
-      x = ConvTranspose(self.ngf * 2 ** (1 - i), 3, stride=2, padding=1, output_padding=1,
-                        use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+      features = self.ngf * 2 ** (1 - i)
+      if self.upsample == "transpose":
+        x = ConvTranspose(features, 3, stride=2, padding=1, output_padding=1,
+                          use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
+      else:
+        x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+        x = Conv(features, 3, padding=1, use_bias=bias, dtype=self.dtype,
+                 param_dtype=self.param_dtype)(x)
       x = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=ura))
     x = Conv(self.output_nc, 7, padding=3, pad_mode="reflect", use_bias=True, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     return jnp.tanh(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
@@ -146,18 +156,32 @@ GENERATORS = {
 }
 
 
+UPSAMPLE_MODES = ("transpose", "resize_conv")
+
+
 def make_generator(name: str, *, output_nc: int = 3, ngf: int = 64, norm: str = "instance",
                    use_dropout: bool = False, dtype: Dtype = None,
-                   param_dtype: Dtype = jnp.float32, remat: bool = False) -> nn.Module:
+                   param_dtype: Dtype = jnp.float32, remat: bool = False,
+                   upsample: str = "transpose") -> nn.Module:
   """`define_G`: a generator by its official `--netG` name.
 
   `remat` recomputes activations in the backward pass instead of storing them
   (ResNet: each residual block; U-Net: each level's way down and up).
+  `upsample` chooses the ResNet generators' upsampling ('transpose', the
+  official, or 'resize_conv'); the U-Nets have only 'transpose'.
   """
   if name not in GENERATORS:
     raise ValueError(f"unknown generator {name!r}; valid names: {sorted(GENERATORS)}")
-  return GENERATORS[name](output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-                          dtype=dtype, param_dtype=param_dtype, remat=remat)
+  if upsample not in UPSAMPLE_MODES:
+    raise ValueError(f"unknown upsample {upsample!r}; valid: {UPSAMPLE_MODES}")
+  kwargs = dict(output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout, dtype=dtype,
+                param_dtype=param_dtype, remat=remat)
+  if name.startswith("resnet"):
+    kwargs["upsample"] = upsample
+  elif upsample != "transpose":
+    raise ValueError(f"upsample={upsample!r} needs a ResNet generator; {name!r} is a U-Net "
+                     f"(its upsampling is 'transpose')")
+  return GENERATORS[name](**kwargs)
 
 
 DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")

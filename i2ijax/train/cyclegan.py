@@ -52,7 +52,8 @@ def build_models(config: ml_collections.ConfigDict) -> dict:
   validate_config(config)
   m = config.model
   dt = precision(config)
-  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, remat=m.get("remat", False), **dt)
+  g = dict(ngf=m.ngf, norm=m.norm, use_dropout=m.use_dropout, remat=m.get("remat", False),
+           upsample=m.get("upsample", "transpose"), **dt)
   d = dict(ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt)
   return {
       "G_A": make_generator(m.netG, output_nc=config.data.output_nc, **g),

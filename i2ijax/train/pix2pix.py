@@ -64,7 +64,8 @@ def build_models(config) -> dict:
   dt = precision(config)
   return {
       "G": make_generator(m.netG, output_nc=config.data.output_nc, ngf=m.ngf, norm=m.norm,
-                          use_dropout=m.use_dropout, remat=m.get("remat", False), **dt),
+                          use_dropout=m.use_dropout, remat=m.get("remat", False),
+           upsample=m.get("upsample", "transpose"), **dt),
       "D": make_discriminator(m.netD, ndf=m.ndf, n_layers=m.n_layers_D, norm=m.norm, **dt),
   }
 

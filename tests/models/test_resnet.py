@@ -104,3 +104,32 @@ def test_remat_keeps_parameters_outputs_and_gradients_and_saves_memory(netG):
   kept = lambda m: sum(r.size for r in jax.tree_util.tree_leaves(
       jax.eval_shape(lambda p: jax.vjp(lambda q: loss(m, q), p)[1], params))) - count_params(params)
   assert kept(remat) < 0.7 * kept(plain)
+
+
+def test_resize_conv_upsampling_keeps_the_parameter_count_and_has_no_checkerboard():
+  """`upsample="resize_conv"` (nearest x2 + conv3) has the transposed convolution's parameter
+  sizes, so the count is the official one; a constant feature map stays constant through
+  it away from the border (a stride-2 transposed conv gives a periodic pattern instead)."""
+  x = jnp.zeros((1, 32, 32, 3))
+  trees = {}
+  for mode in ("transpose", "resize_conv"):
+    g = make_generator("resnet_6blocks", ngf=8, upsample=mode)
+    trees[mode] = jax.eval_shape(g.init, jax.random.key(0), x)
+  assert count_params(trees["transpose"]) == count_params(trees["resize_conv"])
+  shapes = {mode: sorted(a.size for a in jax.tree.leaves(t)) for mode, t in trees.items()}
+  assert shapes["transpose"] == shapes["resize_conv"]
+  from i2ijax.models.layers import Conv, ConvTranspose
+  h = jnp.ones((1, 8, 8, 4))
+  up = {"transpose": ConvTranspose(4, 3, stride=2, padding=1, output_padding=1),
+        "resize_conv": Conv(4, 3, padding=1)}
+  out = {}
+  for mode, layer in up.items():
+    inputs = h if mode == "transpose" else jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
+    params = layer.init(jax.random.key(1), inputs)
+    out[mode] = np.asarray(layer.apply(params, inputs))[0, 2:-2, 2:-2]
+  assert np.ptp(out["resize_conv"], axis=(0, 1)).max() < 1e-5
+  assert np.ptp(out["transpose"], axis=(0, 1)).max() > 1e-2
+  with pytest.raises(ValueError, match="upsample='resize_conv' needs a ResNet generator"):
+    make_generator("unet_128", upsample="resize_conv")
+  with pytest.raises(ValueError, match="unknown upsample 'bilinear'"):
+    make_generator("resnet_6blocks", upsample="bilinear")

@@ -37,6 +37,7 @@ def test_default_config_is_the_papers():
   assert (m.netG, m.netD, m.norm, m.gan_mode, m.use_dropout) == (
       "unet_256", "basic", "batch", "vanilla", True)
   assert (m.lambda_L1, c.batch_size, c.data.load_size, c.data.crop_size) == (100.0, 1, 286, 256)
+  assert (m.ngf, m.ndf, m.n_layers_D, m.upsample, m.dtype) == (64, 64, 3, "transpose", "float32")
   assert (c.optimizer.lr, c.optimizer.beta1, c.optimizer.n_epochs, c.optimizer.n_epochs_decay) == (
       2e-4, 0.5, 100, 100)
 
