@@ -56,11 +56,13 @@ def suite_config(config, steps: int | None = None):
 
 
 def headline(report: dict) -> dict:
-  """The suite's one score of an `evaluate` report: {score_name, score, baseline, higher_is_better}.
+  """The suite's scores of an `evaluate` report.
 
-  Paired: PSNR against the targets. Two-domain: AtoB PSNR against the truth
-  where known, else AtoB classifier accuracy, else AtoB FID. Multi-domain:
-  the mean classifier accuracy over target domains, else the mean FID.
+  {score_name, score, baseline, higher_is_better, ssim, baseline_ssim}: the one
+  score (paired: PSNR against the targets; two-domain: AtoB PSNR against the
+  truth where known, else AtoB classifier accuracy, else AtoB FID;
+  multi-domain: the mean classifier accuracy over target domains, else the
+  mean FID) and, where the task has a truth, the SSIM against it (else None).
   """
   def pick(group, names):
     for name in names:
@@ -69,20 +71,20 @@ def headline(report: dict) -> dict:
     return None
 
   if "model" in report:  # paired
-    found = ("psnr", report["model"]["psnr"], report.get("baseline_input", {}).get("psnr"))
-    label = "psnr"
+    group, names, label = report, ("psnr",), "{}"
   elif "mean" in report:  # multi-domain
-    found = pick(report["mean"], ("classifier_accuracy", "fid"))
-    label = "mean {}"
+    group, names, label = report["mean"], ("classifier_accuracy", "fid"), "mean {}"
   else:
-    found = pick(report["tasks"]["AtoB"], ("psnr", "classifier_accuracy", "fid"))
-    label = "AtoB {}"
+    group, names, label = report["tasks"]["AtoB"], ("psnr", "classifier_accuracy", "fid"), "AtoB {}"
+  found = pick(group, names)
   if found is None:
     raise ValueError(f"the report of {report.get('workdir')} has no suite score: "
                      f"{sorted(report.get('skipped', {}).items())}")
   name, value, baseline = found
+  ssim = pick(group, ("ssim",))
   return {"score_name": label.format(name), "score": value, "baseline": baseline,
-          "higher_is_better": name != "fid"}
+          "higher_is_better": name != "fid", "ssim": ssim[1] if ssim else None,
+          "baseline_ssim": ssim[2] if ssim else None}
 
 
 def suite_score(workdir: str, step: int | None = None, *, num_styles: int = 10) -> dict:
@@ -97,11 +99,15 @@ def suite_score(workdir: str, step: int | None = None, *, num_styles: int = 10) 
 
 
 def format_table(rows: list[dict]) -> str:
-  """One line per row: model, steps, score name, score, baseline, wall time (s)."""
-  lines = [f"{'model':11s} {'steps':>6s}  {'score':28s} {'value':>9s} {'baseline':>9s} "
-           f"{'wall_s':>8s}"]
+  """One line per row: model, steps, score name, score, its baseline, SSIM and its
+  baseline (where the task has a truth), wall time (s)."""
+  def num(value):
+    return "-" if value is None else f"{value:.4f}"
+
+  lines = [f"{'model':11s} {'steps':>6s}  {'score':26s} {'value':>8s} {'baseline':>8s} "
+           f"{'ssim':>7s} {'baseline':>8s} {'wall_s':>7s}"]
   for r in rows:
-    baseline = "-" if r.get("baseline") is None else f"{r['baseline']:9.4f}"
-    lines.append(f"{r['model']:11s} {r['step']:6d}  {r['score_name']:28s} {r['score']:9.4f} "
-                 f"{baseline:>9s} {r['wall_s']:8.1f}")
+    lines.append(f"{r['model']:11s} {r['step']:6d}  {r['score_name']:26s} {num(r['score']):>8s} "
+                 f"{num(r.get('baseline')):>8s} {num(r.get('ssim')):>7s} "
+                 f"{num(r.get('baseline_ssim')):>8s} {r['wall_s']:7.1f}")
   return "\n".join(lines)

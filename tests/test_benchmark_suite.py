@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from i2ijax.benchmark_suite import headline, suite_config
+from i2ijax.benchmark_suite import format_table, headline, suite_config
 from i2ijax.data.embedded import night_grade
 from i2ijax.evaluate import Evaluator
 from tests.helpers import TINY_CONFIGS, load_config, weight_envs
@@ -44,6 +44,12 @@ def test_exact_night_grade_is_perfect_and_the_identity_is_the_baseline():
   assert base["psnr"] + 5 < near["tasks"]["AtoB"]["model"]["psnr"] < np.inf
   h = headline(r)
   assert (h["score_name"], h["score"], h["baseline"]) == ("AtoB psnr", np.inf, base["psnr"])
+  assert (h["ssim"], h["baseline_ssim"]) == (model["ssim"], base["ssim"])
+  row = format_table([{"model": "cyclegan", "step": 800, "wall_s": 200.0, **headline(near)}])
+  assert row.splitlines()[1].split() == [
+      "cyclegan", "800", "AtoB", "psnr", f"{near['tasks']['AtoB']['model']['psnr']:.4f}",
+      f"{base['psnr']:.4f}", f"{near['tasks']['AtoB']['model']['ssim']:.4f}",
+      f"{base['ssim']:.4f}", "200.0"]
 
 
 def test_domain_classifier_score_on_the_style_domains():
@@ -62,6 +68,7 @@ def test_domain_classifier_score_on_the_style_domains():
   assert identity["mean"]["model"] == identity["mean"]["baseline_input"]
   h = headline(r)
   assert h["score_name"] == "mean classifier_accuracy" and h["score"] > h["baseline"] + 0.7
+  assert h["ssim"] is None and h["baseline_ssim"] is None  # no truth to compare with
 
 
 def test_suite_config_sets_the_task():
