@@ -62,6 +62,9 @@ def test_generator_update_comes_first_and_discriminators_see_pre_update_fakes():
 
 def test_loss_weights_are_the_papers():
   c = tiny_cyclegan_config(size=32)
+  paper = load_config("cyclegan").model
+  c.model.lambda_A, c.model.lambda_B, c.model.lambda_identity = (
+      paper.lambda_A, paper.lambda_B, paper.lambda_identity)  # the quickstart's identity is 10
   state, step = _setup(c, 32)
   batch = _batch(2, 32)
   _, m = step(state, batch, jax.random.key(0))
@@ -110,8 +113,18 @@ def test_default_config_is_the_papers():
   assert (m.netG, m.netD, m.norm, m.gan_mode) == ("resnet_9blocks", "basic", "instance", "lsgan")
   assert (m.ngf, m.ndf, m.use_dropout, m.pool_size) == (64, 64, False, 50)
   assert (m.lambda_A, m.lambda_B, m.lambda_identity) == (10.0, 10.0, 0.5)
+  assert (m.upsample, m.gan_mode, m.remat, m.dtype, m.param_dtype) == (
+      "transpose", "lsgan", False, "float32", "float32")
   o = c.optimizer
   assert (o.lr, o.beta1, o.beta2, o.weight_decay) == (2e-4, 0.5, 0.999, 0.0)
   assert (o.n_epochs, o.n_epochs_decay, o.epoch_count) == (100, 100, 1)
+  q, qp = load_config("cyclegan", "quickstart"), load_config("cyclegan", "quickstart_paper_weights")
+  assert (q.model.lambda_identity, q.optimizer.n_epochs, q.optimizer.n_epochs_decay) == (10, 35, 15)
+  assert (qp.model.lambda_identity, qp.optimizer.n_epochs, qp.optimizer.n_epochs_decay) == (
+      0.5, 70, 30)
+  for key in ("lambda_identity", "n_epochs", "n_epochs_decay"):  # the presets differ only there
+    for preset in (q, qp):
+      (preset.model if key.startswith("lambda") else preset.optimizer)[key] = 0
+  assert q.to_dict() == qp.to_dict()
   with pytest.raises(ValueError, match="unknown cyclegan preset 'nope'"):
     load_config("cyclegan", "nope")
