@@ -8,8 +8,9 @@ and UNIT on embedded day -> night (PSNR of AtoB against the known truth,
 `night_grade`), pix2pix on its embedded paired task (PSNR against the
 clean targets), StarGAN v2 on the embedded style domains (mean domain-
 classifier accuracy of its translations). Each row gives the score beside
-its trivial baseline (the untranslated inputs scored the same way) and the
-wall time of training plus evaluation. `--steps` replaces the quickstart's
+its trivial baseline (the untranslated inputs scored the same way), the SSIM
+against the truth and its baseline where the task has a truth, and the wall
+time of training plus evaluation. `--steps` replaces the quickstart's
 number of steps. A workdir that already holds the run resumes it (or, if
 finished, is only evaluated). The rows are also written to
 WORKDIR_ROOT/suite.json.
