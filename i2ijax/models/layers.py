@@ -249,6 +249,12 @@ class _SubpixelConvTranspose(nn.Module):
     return y + b if b is not None else y
 
 
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+  """Nearest-neighbour upsampling of NHWC by `factor` (torch `nn.Upsample(scale_factor=factor)`,
+  `F.interpolate(mode='nearest')`): output pixel (i, j) is input pixel (i // factor, j // factor)."""
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def count_params(tree: Any) -> int:
   """Number of scalars in a pytree of arrays or ShapeDtypeStructs."""
   leaves = jax.tree_util.tree_leaves(tree)

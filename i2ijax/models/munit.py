@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from i2ijax.metrics.torch_weights import torch_to_flax_array
-from i2ijax.models.layers import Conv, Conv2d, kaiming_normal, leaky_relu, normal_init
+from i2ijax.models.layers import (Conv, Conv2d, kaiming_normal, leaky_relu, normal_init,
+                                  upsample_nearest)
 # The perceptual term's VGG16 lives in i2ijax.perceptual; its names stay importable from here.
 
 Dtype = Any
@@ -249,7 +250,7 @@ class Decoder(nn.Module):
       x = ResBlocks(self.n_res, self.dim, self.res_norm, name="model_0", **kw)(x, adain_params)
     dim = self.dim
     for i in range(self.n_upsample):
-      x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)  # nn.Upsample(scale_factor=2), index 2i + 1
+      x = upsample_nearest(x)  # nn.Upsample(scale_factor=2), index 2i + 1
       x = ConvBlock(dim // 2, 5, 1, 2, norm="ln", name=f"model_{2 * i + 2}", **kw)(x)
       dim //= 2
     x = ConvBlock(self.output_dim, 7, 1, 3, norm="none",

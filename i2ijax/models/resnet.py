@@ -11,7 +11,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from i2ijax.models.layers import Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu
+from i2ijax.models.layers import (Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu,
+                                  upsample_nearest)
 from i2ijax.models.unet import UnetGenerator
 
 Dtype = Any
@@ -94,7 +95,7 @@ class ResnetGenerator(nn.Module):
         x = ConvTranspose(features, 3, stride=2, padding=1, output_padding=1,
                           use_bias=bias, dtype=self.dtype, param_dtype=self.param_dtype)(x)
       else:
-        x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+        x = upsample_nearest(x)
         x = Conv(features, 3, padding=1, use_bias=bias, dtype=self.dtype,
                  param_dtype=self.param_dtype)(x)
       x = nn.relu(Norm(self.norm, dtype=self.dtype, param_dtype=self.param_dtype)(x, use_running_average=ura))

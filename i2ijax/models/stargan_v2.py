@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from i2ijax.metrics.torch_weights import torch_to_flax_array
-from i2ijax.models.layers import Conv2d, kaiming_normal, leaky_relu
+from i2ijax.models.layers import Conv2d, kaiming_normal, leaky_relu, upsample_nearest
 
 Dtype = Any
 
@@ -39,11 +39,6 @@ def first_width(img_size: int, dim_in: int | None = None) -> int:
 def avg_pool2(x):
   """`F.avg_pool2d(x, 2)` on NHWC."""
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
-
-
-def upsample2(x):
-  """`F.interpolate(scale_factor=2, mode='nearest')` on NHWC."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
 def conv(features: int, kernel: int, name: str, *, padding: int | None = None, use_bias=True,
@@ -136,11 +131,11 @@ class AdainResBlk(nn.Module):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     h = leaky_relu(AdaIN(name="norm1", **kw)(x, s))
     if self.upsample:
-      h = upsample2(h)
+      h = upsample_nearest(h)
     h = conv(self.dim_out, 3, "conv1", **kw)(h)
     h = leaky_relu(AdaIN(name="norm2", **kw)(h, s))
     h = conv(self.dim_out, 3, "conv2", **kw)(h)
-    sc = upsample2(x) if self.upsample else x
+    sc = upsample_nearest(x) if self.upsample else x
     if dim_in != self.dim_out:
       sc = conv(self.dim_out, 1, "conv1x1", use_bias=False, **kw)(sc)
     if self.w_hpf == 0:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from i2ijax import ops
-from i2ijax.models.layers import Conv2d, ConvTranspose, Norm
+from i2ijax.models.layers import Conv2d, ConvTranspose, Norm, upsample_nearest
 from i2ijax.ops import conv as conv_ops
 from tests.helpers import FIXTURES
 
@@ -155,3 +155,14 @@ def test_batch_norm_running_statistics_are_pytorchs(k):
   scale, bias = fx[f"{k}/scale"], fx[f"{k}/bias"]
   expect = (fx[f"{k}/x2"] - fx[f"{k}/mean2"]) / np.sqrt(fx[f"{k}/var2"] + 1e-5) * scale + bias
   np.testing.assert_allclose(y_eval, expect, rtol=1e-4, atol=1e-5)
+
+
+def test_upsample_nearest_copies_each_pixel_into_a_factor_by_factor_block():
+  """torch `nn.Upsample(scale_factor=f)` (nearest): out[f*i + a, f*j + b] = in[i, j] for 0 <= a, b < f."""
+  x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+  for f in (2, 3):
+    y = np.asarray(upsample_nearest(jnp.asarray(x), f))
+    assert y.shape == (2, 3 * f, 4 * f, 5)
+    for a in range(f):
+      for b in range(f):
+        np.testing.assert_array_equal(y[:, a::f, b::f], x)

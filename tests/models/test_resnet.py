@@ -118,13 +118,13 @@ def test_resize_conv_upsampling_keeps_the_parameter_count_and_has_no_checkerboar
   assert count_params(trees["transpose"]) == count_params(trees["resize_conv"])
   shapes = {mode: sorted(a.size for a in jax.tree.leaves(t)) for mode, t in trees.items()}
   assert shapes["transpose"] == shapes["resize_conv"]
-  from i2ijax.models.layers import Conv, ConvTranspose
+  from i2ijax.models.layers import Conv, ConvTranspose, upsample_nearest
   h = jnp.ones((1, 8, 8, 4))
   up = {"transpose": ConvTranspose(4, 3, stride=2, padding=1, output_padding=1),
         "resize_conv": Conv(4, 3, padding=1)}
   out = {}
   for mode, layer in up.items():
-    inputs = h if mode == "transpose" else jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
+    inputs = h if mode == "transpose" else upsample_nearest(h)
     params = layer.init(jax.random.key(1), inputs)
     out[mode] = np.asarray(layer.apply(params, inputs))[0, 2:-2, 2:-2]
   assert np.ptp(out["resize_conv"], axis=(0, 1)).max() < 1e-5
