@@ -12,7 +12,7 @@ k residual blocks of the encoders and the first k of the decoders (the
 paper's high-level weight sharing). (`recon_h_w` of the yaml is not used by
 the official trainer and is not a key here.) Presets:
   quickstart   the embedded day photos <-> duotone prints at 64 px with narrow
-               networks, a few minutes on a 2-core CPU.
+               networks (width 16, the official 4 residual blocks), 800 steps.
 """
 
 import importlib.util
@@ -40,6 +40,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     return c
   if arg == "quickstart":
     munit.quickstart(c)
-    c.num_train_steps = 1500
+    # The official four residual blocks, not the shared quickstart's two: the
+    # latent is a sum of instance-normalised branches, so each block adds about
+    # unit variance against the VAE's unit noise, and with two the
+    # reconstructions stay blurred and the day -> night translations lose the
+    # structure (README "Results").
+    c.model.gen.n_res = 4
+    # About 0.92 s per step on 2 CPU cores: 800 steps keep the run under 15 minutes.
+    c.num_train_steps = 800
     return c
   raise ValueError(f"unknown unit preset {arg!r}; valid: edges2handbags, quickstart")

@@ -39,6 +39,10 @@ def test_default_configs_are_the_official_edges2handbags_settings():
           u.model.recon_kl_cyc_w, u.model.vgg_w, u.model.gen.shared_blocks) == (
               10, 0.01, 10, 0.01, 0, 0)
   assert "style_dim" not in u.model.gen and u.optimizer.to_dict() == o.to_dict()
+  # The UNIT quickstart keeps the official residual blocks (README "Results": with two it
+  # does not keep the structure); the MUNIT one has two.
+  assert (load_config("unit", "quickstart").model.gen.n_res,
+          load_config("munit", "quickstart").model.gen.n_res) == (4, 2)
   with pytest.raises(ValueError, match="unknown munit preset"):
     load_config("munit", "edges2shoes_v9")
 
