@@ -7,7 +7,7 @@ random crop 256, horizontal flip; it reads the unaligned folder layout from
 `--config.data.path`. Presets (`configs/cyclegan.py:NAME`):
   quickstart   the embedded day->night photos at 64 px with small networks and
                identity weight 10 (the paper's 0.5 loses the structure at this
-               budget: README "Results"), 800 steps, about 3 minutes on 2
+               budget: README "Results"), 800 steps, about 9 minutes on 2
                CPU cores;
   quickstart_paper_weights
                the same networks and data with the paper's loss weights
