@@ -71,7 +71,8 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real, fake, key,
 
   x_hat = a * real + (1 - a) * fake with one a ~ U[0, 1) per sample, the norm
   taken over each sample's flattened gradient. As the official
-  `cal_gradient_penalty`, 1e-16 is added to the gradient before the norm.
+  `cal_gradient_penalty` of pytorch-CycleGAN-and-pix2pix, 1e-16 is added to
+  the gradient before the norm (`unit_gradient_penalty` with eps 1e-16).
 
   Args:
     critic: maps a batch [N, ...] to scores of any shape; its outputs are summed.
@@ -80,10 +81,36 @@ def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real, fake, key,
     weight: lambda (10 in the paper).
   """
   alpha = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
-  x_hat = alpha * real + (1.0 - alpha) * jax.lax.stop_gradient(fake)
+  x_hat = interpolate_samples(real, fake, alpha)
+  return weight * unit_gradient_penalty(critic, x_hat, eps=1e-16)
+
+
+def interpolate_samples(real, fake, alpha):
+  """x_hat = alpha * real + (1 - alpha) * fake, [N, ...] each, alpha [N, 1, ...]: the
+  points of the WGAN-GP penalty (Gulrajani et al. 2017, alg. 1). Neither input
+  is differentiated (the official `.data`)."""
+  real, fake = jax.lax.stop_gradient(real), jax.lax.stop_gradient(fake)
+  return alpha * real + (1.0 - alpha) * fake
+
+
+def unit_gradient_penalty(critic: Callable[[jax.Array], jax.Array], x_hat, eps: float = 0.0):
+  """E_n[(||d(sum D(x_hat)) / d x_hat_n||_2 - 1)^2] (Gulrajani et al. 2017, eq. 3, unweighted).
+
+  The gradient of the summed outputs, i.e. unit `grad_outputs` over every
+  output (a PatchGAN map included); the L2 norm over each sample's flattened
+  gradient (after adding `eps` to it: 0 in StarGAN's `gradient_penalty`,
+  1e-16 in `cal_gradient_penalty`), averaged over the batch. Differentiable
+  in the critic's parameters (double backprop, the official `create_graph`).
+
+  Args:
+    critic: [N, H, W, C] -> scores of any shape.
+    x_hat: [N, H, W, C] points where the gradient is taken.
+  """
   grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
-  norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1) + 1e-16), axis=1))
-  return weight * jnp.mean(jnp.square(norms - 1.0))
+  grads = grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
+  flat = grads.reshape(grads.shape[0], -1) + eps
+  norms = jnp.sqrt(jnp.sum(jnp.square(flat), axis=1))
+  return jnp.mean(jnp.square(norms - 1.0))
 
 
 class Adversarial(NamedTuple):
@@ -121,6 +148,73 @@ def cycle_loss(reconstructed, original):
 def identity_loss(mapped, original):
   """Identity mapping (Zhu et al. 2017, sec. 5.2; Taigman et al. 2017): E[||G(y) - y||_1]."""
   return l1_loss(mapped, original)
+
+
+# ---------------------------------------------------------------- domain classification
+def binary_attribute_loss(logits, labels):
+  """Multi-label domain classification (Choi et al. 2018, eqs. 2-3, CelebA):
+  sum over attributes of BCE-with-logits, averaged over the batch (the official
+  `binary_cross_entropy_with_logits(..., size_average=False) / N`).
+
+  Args:
+    logits: [N, K] classifier logits D_cls(x).
+    labels: [N, K] target attributes in {0, 1} (or soft values in [0, 1]).
+  """
+  labels = labels.astype(logits.dtype)
+  per = jnp.maximum(logits, 0) - logits * labels + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+  return jnp.sum(per) / logits.shape[0]
+
+
+def softmax_class_loss(logits, labels):
+  """Single-label domain classification (Choi et al. 2018, eqs. 2-3, RaFD): softmax cross
+  entropy averaged over the batch (the official `F.cross_entropy`).
+
+  Args:
+    logits: [N, K] classifier logits.
+    labels: int [N] class indices, or [N, K] one-hot vectors.
+  """
+  if labels.ndim == 2:
+    labels = jnp.argmax(labels, axis=-1)
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def domain_classification_loss(logits, labels, single_label: bool):
+  """`softmax_class_loss` for single-label data (one class per image), else
+  `binary_attribute_loss` (the official `classification_loss(logit, target, dataset)`)."""
+  return softmax_class_loss(logits, labels) if single_label else binary_attribute_loss(logits,
+                                                                                       labels)
+
+
+def mask_vector_label(labels, dataset: int, label_dims):
+  """The joint-training label of StarGAN (Choi et al. 2018, sec. 3.2, eq. 8): the labels
+  of every dataset side by side, the unknown ones zero, then a one-hot mask of
+  the dataset the labels come from.
+
+  Args:
+    labels: [N, label_dims[dataset]] labels of dataset `dataset` (one-hot for
+      single-label data).
+    dataset: index of the dataset that `labels` belong to.
+    label_dims: label size of every dataset, e.g. (5, 8) for CelebA and RaFD.
+  Returns:
+    [N, sum(label_dims) + len(label_dims)].
+  """
+  n = labels.shape[0]
+  if labels.shape[-1] != label_dims[dataset]:
+    raise ValueError(f"labels of dataset {dataset} have {labels.shape[-1]} values, "
+                     f"label_dims says {label_dims[dataset]}")
+  dtype = labels.dtype if jnp.issubdtype(labels.dtype, jnp.floating) else jnp.float32
+  parts = [labels.astype(dtype) if k == dataset else jnp.zeros((n, d), dtype)
+           for k, d in enumerate(label_dims)]
+  mask = jnp.zeros((n, len(label_dims)), dtype).at[:, dataset].set(1)
+  return jnp.concatenate(parts + [mask], axis=-1)
+
+
+def dataset_logits(logits, dataset: int, label_dims):
+  """The classifier logits [N, label_dims[dataset]] of one dataset out of the joint
+  logits [N, sum(label_dims)]: in joint training only the known dataset's labels
+  count (the official `out_cls[:, :c_dim]` / `out_cls[:, c_dim:]`)."""
+  start = sum(label_dims[:dataset])
+  return logits[:, start:start + label_dims[dataset]]
 
 
 # ---------------------------------------------------------------- regularisers and latent terms

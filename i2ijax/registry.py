@@ -38,6 +38,8 @@ class TranslateRequest:
     references: float [H, W, C] images in [-1, 1] whose styles are used, one output each.
     interpolate: outputs evenly spaced between two styles (two references or two random codes).
     train_mode: batch statistics and dropout as in training (the official test default).
+    attrs: target attributes "NAME=VALUE,..." (multi-label models; names from
+      config.model.attrs); the others keep the source's.
   """
   direction: str = "AtoB"
   domain: int | None = None
@@ -46,12 +48,13 @@ class TranslateRequest:
   references: tuple = ()
   interpolate: int = 0
   train_mode: bool = False
+  attrs: str = ""
 
 
 # Command-line spelling of each request field, for error messages.
 _FLAG = {"direction": "--direction", "domain": "--domain", "seed": "--seed",
          "num_styles": "--num_styles", "references": "--reference",
-         "interpolate": "--interpolate", "train_mode": "--train_mode"}
+         "interpolate": "--interpolate", "train_mode": "--train_mode", "attrs": "--attrs"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +143,7 @@ class ModelSpec:
 MODELS = {
     "cyclegan": "i2ijax.train.cyclegan:SPEC",
     "pix2pix": "i2ijax.train.pix2pix:SPEC",
+    "stargan": "i2ijax.train.stargan:SPEC",
     "stargan_v2": "i2ijax.train.stargan_v2:SPEC",
     "munit": "i2ijax.train.munit:MUNIT_SPEC",
     "unit": "i2ijax.train.munit:UNIT_SPEC",

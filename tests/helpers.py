@@ -77,13 +77,32 @@ def tiny_unit_config(size: int = 32):
   return _tiny_munit_family("unit", size)
 
 
+def tiny_stargan_config(size: int = 32):
+  """The StarGAN quickstart preset shrunk to seconds-per-run networks (n_critic 2)."""
+  c = load_config("stargan", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.g_conv_dim = 4
+  c.model.d_conv_dim = 4
+  c.model.g_repeat_num = 1
+  c.model.d_repeat_num = 3
+  c.model.n_critic = 2
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
-                "munit": tiny_munit_config, "unit": tiny_unit_config}
+                "munit": tiny_munit_config, "unit": tiny_unit_config,
+                "stargan": tiny_stargan_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
   """A batch of uniform [-1, 1] images (and domain labels) in the layout `model_name` trains on."""
   image = lambda: rng.uniform(-1, 1, (n, size, size, 3)).astype(dtype)
+  if model_name == "stargan":
+    return {"x": image(), "label": rng.integers(0, 2, (n, 5)).astype(dtype)}
   if model_name == "stargan_v2":
     label = lambda: rng.integers(0, num_domains, n).astype("int32")
     return {"x_src": image(), "y_src": label(), "x_ref": image(), "x_ref2": image(),

@@ -186,8 +186,34 @@ def random_resized_crop_box(height: int, width: int, rng: np.random.Generator,
   return (height - h) // 2, (width - w) // 2, h, w
 
 
+def crop_center(image: np.ndarray, height: int, width: int) -> np.ndarray:
+  """The centre height x width window of uint8 [H, W, C], placed as torchvision's CenterCrop.
+
+  The offsets are int(round((H - height) / 2)) and int(round((W - width) / 2))
+  (Python's round, halves to even). The window must fit inside the image.
+  """
+  h, w = image.shape[:2]
+  if height > h or width > w:
+    raise ValueError(f"a {height}x{width} centre crop does not fit a {h}x{w} image")
+  top, left = int(round((h - height) / 2.0)), int(round((w - width) / 2.0))
+  return image[top:top + height, left:left + width]
+
+
+def resize_short_side(image: np.ndarray, size: int, resample: int = Image.BILINEAR) -> np.ndarray:
+  """uint8 [H, W, C] resized so its shorter side is `size`, the aspect ratio kept.
+
+  As torchvision's Resize(int) (`_compute_resized_output_size`): the long
+  side becomes int(size * long / short), truncated.
+  """
+  h, w = image.shape[:2]
+  if h <= w:
+    return resize(image, size, int(size * w / h), resample)
+  return resize(image, int(size * h / w), size, resample)
+
+
 def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_size: int,
-               crop_size: int, flip: bool, randcrop_prob: float = 0.5) -> np.ndarray:
+               crop_size: int, flip: bool, randcrop_prob: float = 0.5,
+               center_crop: int = 0) -> np.ndarray:
   """The official training transforms: uint8 [H, W, C] -> float32 [h, w, C] in [-1, 1].
 
   pix2pix / CycleGAN (`get_transform`):
@@ -204,9 +230,31 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
     resize_short_and_crop: resize (bilinear) so the shorter side is
       load_size, keeping the aspect ratio (the long side truncated as
       torchvision's Resize(int) does), then a random crop of crop_size.
-  Then a horizontal flip with probability 0.5 if `flip`, and x / 127.5 - 1
-  (Normalize(0.5, 0.5)).
+  StarGAN (`data_loader.get_loader`), image_size = crop_size, load_size unused:
+    center_crop_resize: a horizontal flip with probability 0.5 if `flip`
+      (first, on the whole image, as the official RandomHorizontalFlip),
+      then a centre crop of side `center_crop` (CenterCrop: CelebA 178,
+      RaFD 256; 0 = no crop), then a bilinear resize of the short side to
+      crop_size (Resize(image_size), the long side truncated, see
+      `resize_short_side`). Where the result is not square (center_crop 0
+      and a non-square image) its centre crop_size x crop_size is kept. An
+      image smaller than `center_crop` in a side is an error (CenterCrop
+      would pad it with black instead). The output is crop_size x crop_size.
+  Then (except center_crop_resize, flipped first) a horizontal flip with
+  probability 0.5 if `flip`, and x / 127.5 - 1 (Normalize(0.5, 0.5)).
   """
+  if mode == "center_crop_resize":
+    if flip and rng.random() < 0.5:
+      image = image[:, ::-1]
+    if center_crop:
+      h, w = image.shape[:2]
+      if h < center_crop or w < center_crop:
+        raise ValueError(f"a {h}x{w} image is smaller than config.data.center_crop="
+                         f"{center_crop} (the centre crop of preprocess=center_crop_resize)")
+      image = crop_center(image, center_crop, center_crop)
+    image = resize_short_side(image, crop_size)
+    image = crop_center(image, crop_size, crop_size)
+    return image.astype(np.float32) / 127.5 - 1.0
   if mode == "random_resized_crop":
     if rng.random() < randcrop_prob:
       top, left, h, w = random_resized_crop_box(image.shape[0], image.shape[1], rng)
@@ -215,17 +263,13 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
   elif mode == "resize_and_crop":
     image = resize(image, load_size, load_size)
   elif mode == "resize_short_and_crop":
-    h, w = image.shape[:2]
-    if h <= w:
-      image = resize(image, load_size, int(load_size * w / h), Image.BILINEAR)
-    else:
-      image = resize(image, int(load_size * h / w), load_size, Image.BILINEAR)
+    image = resize_short_side(image, load_size)
   elif mode == "none":
     h, w = image.shape[:2]
     image = resize(image, max(4, round(h / 4) * 4), max(4, round(w / 4) * 4))
   elif mode != "crop":
-    raise ValueError("data.preprocess must be resize_and_crop, crop, none, random_resized_crop "
-                     f"or resize_short_and_crop, got {mode!r}")
+    raise ValueError("data.preprocess must be resize_and_crop, crop, none, random_resized_crop, "
+                     f"resize_short_and_crop or center_crop_resize, got {mode!r}")
   if mode in ("resize_and_crop", "crop", "resize_short_and_crop"):
     h, w = image.shape[:2]
     if h < crop_size or w < crop_size:  # too small to crop: upscale the short side to crop_size

@@ -116,18 +116,59 @@ class MultiDomainExamples:
             "x_ref2": self.transform(ref.load(i_ref2), rng), "y_ref": np.int32(y_ref)}
 
 
+class MultiLabelExamples:
+  """StarGAN's training data (an attribute-labelled image set) as a function of the example index.
+
+  `source` is an attribute source (`attributes.AttributeSource`): `len()`,
+  `load(i) -> uint8 [H, W, 3]`, `label(i) -> float32 [K]` of 0/1, and the
+  attribute `names`, `groups` and `single_label`, exposed here too. As the
+  official loader (shuffle=True), each epoch of `size` = len(source)
+  examples visits a fresh permutation of the images; example g is
+    x: float32 [H, W, 3] in [-1, 1], image perm_epoch[g % size] with its
+       own random transform (flip);
+    label: float32 [K], its attribute label.
+  Example g depends only on (seed, g).
+  """
+
+  def __init__(self, source, *, seed: int, transform: Callable):
+    if not len(source):
+      raise ValueError(f"attribute source {source.name} has no images")
+    self.source = source
+    self.names = list(source.names)
+    self.groups = [list(g) for g in source.groups]
+    self.single_label = bool(source.single_label)
+    self.seed = seed
+    self.transform = transform
+    self.size = len(source)
+    self._perm_cache = (None, None)
+
+  def _perm(self, epoch: int) -> np.ndarray:
+    if self._perm_cache[0] != epoch:
+      perm = np.random.default_rng([self.seed, epoch, 1]).permutation(self.size)
+      self._perm_cache = (epoch, perm)
+    return self._perm_cache[1]
+
+  def __call__(self, g: int) -> dict:
+    epoch, pos = divmod(g, self.size)
+    i = int(self._perm(epoch)[pos])
+    rng = np.random.default_rng([self.seed, g, 2])
+    return {"x": self.transform(self.source.load(i), rng),
+            "label": np.asarray(self.source.label(i), np.float32)}
+
+
 def make_transform(data_config) -> Callable:
   """The training preprocessing of `data_config` as `(uint8 image, rng) -> float32`."""
   validate_data_config(data_config)
   def transform(image, rng):
     return preprocess(image, rng, mode=data_config.preprocess, load_size=data_config.load_size,
                       crop_size=data_config.crop_size, flip=data_config.flip,
-                      randcrop_prob=data_config.get("randcrop_prob", 0.5))
+                      randcrop_prob=data_config.get("randcrop_prob", 0.5),
+                      center_crop=data_config.get("center_crop", 0))
   return transform
 
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "none", "random_resized_crop",
-                    "resize_short_and_crop")
+                    "resize_short_and_crop", "center_crop_resize")
 
 
 def validate_data_config(d) -> None:
@@ -143,6 +184,9 @@ def validate_data_config(d) -> None:
   randcrop_prob = d.get("randcrop_prob", 0.5)
   if not 0.0 <= randcrop_prob <= 1.0:
     raise ValueError(f"config.data.randcrop_prob={randcrop_prob} must be in [0, 1]")
+  center_crop = d.get("center_crop", 0)
+  if center_crop < 0:
+    raise ValueError(f"config.data.center_crop={center_crop} must be >= 0 (0: no centre crop)")
 
 
 class Batches:

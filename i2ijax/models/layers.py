@@ -116,6 +116,54 @@ def unbiased_running_variance(old_var, x):
   return (BATCH_NORM_MOMENTUM * old_var + (1 - BATCH_NORM_MOMENTUM) * var).astype(old_var.dtype)
 
 
+class RunningInstanceNorm(nn.Module):
+  """`nn.InstanceNorm2d(C, affine=True, track_running_stats=True)` on NHWC (StarGAN).
+
+  Training mode (`use_running_average=False`, PyTorch's `.train()`): each
+  sample and channel is normalised by its own mean and biased variance over
+  H, W (eps 1e-5), then scaled and shifted (scale 1, bias 0 at init). When the
+  `batch_stats` collection is mutable, the running statistics are updated as
+  PyTorch updates them: mean <- 0.9 mean + 0.1 * (batch mean of the
+  per-sample means), var <- 0.9 var + 0.1 * (batch mean of the per-sample
+  UNBIASED variances, n = H * W). Eval mode (`use_running_average=True`,
+  PyTorch's `.eval()`): the running mean and variance normalise every sample.
+  Statistics are reduced in float32 at least (float64 inputs stay float64).
+  """
+
+  dtype: Dtype = None  # computation dtype; None: that of the inputs and parameters
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, use_running_average: bool = False):
+    c = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (c,), self.param_dtype)
+    bias = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
+    mean_v = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), self.param_dtype))
+    var_v = self.variable("batch_stats", "var", lambda: jnp.ones((c,), self.param_dtype))
+    stat_dtype = jnp.promote_types(jnp.promote_types(x.dtype, self.param_dtype), jnp.float32)
+    xs = x.astype(stat_dtype)
+    if use_running_average:
+      mean = mean_v.value.astype(stat_dtype)
+      var = var_v.value.astype(stat_dtype)
+    else:
+      mean = jnp.mean(xs, axis=(1, 2), keepdims=True)
+      var = jnp.mean(jnp.square(xs - mean), axis=(1, 2), keepdims=True)
+      if not self.is_initializing() and self.is_mutable_collection("batch_stats"):
+        n = x.shape[1] * x.shape[2]
+        if n < 2:
+          raise ValueError(f"instance norm with running statistics needs more than one value "
+                           f"per channel, got an input of shape {x.shape} (PyTorch refuses it too)")
+        m = BATCH_NORM_MOMENTUM
+        batch_mean = jnp.mean(mean[:, 0, 0], axis=0)
+        batch_var = jnp.mean(var[:, 0, 0], axis=0) * (n / (n - 1))
+        mean_v.value = (m * mean_v.value + (1 - m) * batch_mean).astype(mean_v.value.dtype)
+        var_v.value = (m * var_v.value + (1 - m) * batch_var).astype(var_v.value.dtype)
+    y = (xs - mean) * jax.lax.rsqrt(var + 1e-5)
+    y = y * scale.astype(stat_dtype) + bias.astype(stat_dtype)
+    out_dtype = self.dtype or jnp.promote_types(x.dtype, self.param_dtype)
+    return y.astype(out_dtype)
+
+
 def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
   """`nn.ReflectionPad2d(pad)` on an NHWC tensor."""
   return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
