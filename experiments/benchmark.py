@@ -60,7 +60,7 @@ sys.path.insert(0, ROOT)
 
 from i2ijax import registry  # noqa: E402
 from i2ijax.ops import stock_convolutions  # noqa: E402
-from i2ijax.train.loop import StateShardings, compile_model, make_mesh  # noqa: E402
+from i2ijax.train.loop import StateShardings, compile_model, make_mesh, phase_args  # noqa: E402
 
 # Dense peak FLOP/s of one device: (substring of device_kind, {compute dtype: FLOP/s}).
 PEAK_FLOPS = (
@@ -116,6 +116,9 @@ def random_batch(spec, config, image_shapes: dict, batch: int, rng) -> dict:
   if spec.data_kind == registry.DataKind.MULTI_DOMAIN:
     for key in ("y_src", "y_ref"):
       out[key] = rng.integers(0, config.model.num_domains, batch).astype(np.int32)
+  if spec.data_kind == registry.DataKind.MULTI_LABEL:
+    k = len([a for a in config.model.attrs.split(",") if a.strip()])
+    out["label"] = rng.integers(0, 2, (batch, k)).astype(np.float32)
   return out
 
 
@@ -221,13 +224,22 @@ def bench_one(spec, config, n_devices, args) -> dict:
 
   key = jax.jit(lambda: jax.random.key(1), out_shardings=shardings.replicated)()
   example = make_batch()
+  # One compilation per static phase of a cycle of iterations (StarGAN: D-only and D + G).
   t0 = time.perf_counter()
-  compiled = step.lower(state, example, key).compile()
+  cycle = [phase_args(spec, config, i) for i in range(max(1, config.model.get("n_critic", 1)))]
+  compiled = {}
+  for kw in cycle:
+    if repr(kw) not in compiled:
+      compiled[repr(kw)] = step.lower(state, example, key, *kw).compile()
   compile_s = time.perf_counter() - t0
+  flops = 0.0  # mean over the cycle of iterations
   with stock_convolutions():  # the model's convolutions, not the CPU backward formulation
-    jaxpr = jax.make_jaxpr(spec.make_train_step(config, dataset_size))(state, example, key)
-  flops = conv_and_matmul_flops(jaxpr.jaxpr)
-  cost = compiled.cost_analysis()
+    fn = spec.make_train_step(config, dataset_size)
+    for kw in cycle:
+      phase = {"phase": kw[0]} if kw else {}
+      jaxpr = jax.make_jaxpr(lambda s, b, k: fn(s, b, k, **phase))(state, example, key)
+      flops += conv_and_matmul_flops(jaxpr.jaxpr) / len(cycle)
+  cost = compiled[repr(cycle[-1])].cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   xla_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
   times = []
@@ -235,11 +247,15 @@ def bench_one(spec, config, n_devices, args) -> dict:
     b = make_batch()
     jax.block_until_ready(b)
     t = time.perf_counter()
-    state, metrics = compiled(state, b, key)
+    state, metrics = compiled[repr(cycle[i % len(cycle)])](state, b, key)
     jax.block_until_ready((state, metrics))
     if i >= args.warmup:
       times.append(time.perf_counter() - t)
-  step_s = statistics.median(times)
+  if len(cycle) > 1:  # the mean iteration of whole cycles
+    times = times[:len(times) // len(cycle) * len(cycle)] or times
+    step_s = statistics.mean(times)
+  else:
+    step_s = statistics.median(times)
   peak = peak_flops(jax.devices()[0], dtype, args.peak_tflops)
   mem, mem_kind = peak_memory(jax.devices()[0])
   return {"step_s": step_s, "pairs_s": batch / step_s, "compile_s": compile_s,

@@ -121,6 +121,12 @@ class ModelSpec:
   input_multiple(config): image sides the networks accept are multiples of it.
   translate_example: the options of a typical `translate` call, for the
     closing line of a run.
+  step_phase(config, step) -> hashable, or None: a static phase of iteration
+    `step` (e.g. whether the generator updates in this iteration). The loop
+    then compiles the step once per phase, passing the value as the step's
+    `phase=` keyword (`loop.compile_model`, `loop.phase_args`); the step must
+    also work without it (traced, e.g. with `lax.cond`, which XLA:CPU runs
+    several times slower than a static branch).
   """
   name: str
   data_kind: DataKind
@@ -137,6 +143,7 @@ class ModelSpec:
   multimodal: bool = False
   input_multiple: Callable = lambda config: 1
   translate_example: str = "--direction=AtoB"
+  step_phase: Callable | None = None
 
 
 # One line per model: config.model_name -> "module:attribute" of its ModelSpec.

@@ -76,6 +76,69 @@ def test_gradient_penalty_per_sample_norm():
   assert float(gp) == pytest.approx((1.0 - 1.0) ** 2, abs=1e-6)  # ||(.5,.5,.5,.5)|| = 1
 
 
+def test_unit_gradient_penalty_on_a_patch_critic_with_unit_grad_outputs():
+  # A PatchGAN-like critic with 2 x 2 outputs: each output is w . x over its own pixel, so
+  # the gradient of the summed outputs is w at every pixel; per sample ||grad|| = 2 * ||w||
+  # (4 pixels), and the penalty is (2 ||w|| - 1)^2 whatever x_hat is.
+  w = jnp.array([0.3, -0.4, 1.2])  # ||w|| = 1.3
+  critic = lambda x: jnp.einsum("nhwc,c->nhw", x, w)[..., None]
+  x_hat = jax.random.normal(jax.random.key(0), (3, 2, 2, 3))
+  assert float(losses.unit_gradient_penalty(critic, x_hat)) == pytest.approx((2.6 - 1.0) ** 2,
+                                                                              rel=1e-6)
+  # The interpolation points: alpha real + (1 - alpha) fake, per sample.
+  real, fake = jnp.ones((2, 1, 1, 1)), jnp.zeros((2, 1, 1, 1))
+  alpha = jnp.array([0.25, 0.75]).reshape(2, 1, 1, 1)
+  np.testing.assert_allclose(np.ravel(losses.interpolate_samples(real, fake, alpha)), [0.25, 0.75])
+  # The penalty is differentiable in the critic's weights (double backprop).
+  grad = jax.grad(lambda v: losses.unit_gradient_penalty(
+      lambda x: jnp.einsum("nhwc,c->nhw", x, v), x_hat))(w)
+  # d/dw (2||w|| - 1)^2 = 2 (2||w|| - 1) * 2 w / ||w||
+  np.testing.assert_allclose(np.asarray(grad), 2 * 1.6 * 2 * np.asarray(w) / 1.3, rtol=1e-5)
+
+
+def test_binary_attribute_loss_sums_attributes_and_averages_the_batch():
+  logits = jnp.array([[2.0, -1.0, 0.0], [0.5, 3.0, -2.0]])
+  labels = jnp.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+  p = 1 / (1 + np.exp(-np.asarray(logits)))
+  bce = -(np.asarray(labels) * np.log(p) + (1 - np.asarray(labels)) * np.log(1 - p))
+  assert float(losses.binary_attribute_loss(logits, labels)) == pytest.approx(bce.sum() / 2,
+                                                                               rel=1e-6)
+  # Stable for large logits: log(1 + e^-100) ~ 0, a confident wrong answer costs ~100.
+  assert float(losses.binary_attribute_loss(jnp.array([[100.0]]), jnp.array([[0.0]]))) == \
+      pytest.approx(100.0)
+
+
+def test_softmax_class_loss_takes_indices_or_one_hot():
+  logits = jnp.array([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+  lse = np.log(np.exp(np.asarray(logits)).sum(1))
+  want = np.mean([lse[0] - 2.0, lse[1] - 0.0])  # classes 1 and 0
+  assert float(losses.softmax_class_loss(logits, jnp.array([1, 0]))) == pytest.approx(want,
+                                                                                      rel=1e-6)
+  one_hot = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+  assert float(losses.domain_classification_loss(logits, one_hot, True)) == pytest.approx(
+      want, rel=1e-6)
+  assert float(losses.domain_classification_loss(logits, one_hot, False)) == pytest.approx(
+      float(losses.binary_attribute_loss(logits, one_hot)))
+
+
+def test_mask_vector_labels_and_dataset_logits():
+  # Joint CelebA (5 attributes) + RaFD (4 classes): [CelebA | RaFD | mask].
+  celeba = jnp.array([[1.0, 0.0, 0.0, 1.0, 1.0]])
+  rafd = jnp.array([[0.0, 0.0, 1.0, 0.0]])
+  np.testing.assert_array_equal(losses.mask_vector_label(celeba, 0, (5, 4)),
+                                [[1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0]])
+  np.testing.assert_array_equal(losses.mask_vector_label(rafd, 1, (5, 4)),
+                                [[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1]])
+  with pytest.raises(ValueError, match="labels of dataset 1 have 5 values"):
+    losses.mask_vector_label(celeba, 1, (5, 4))
+  logits = jnp.arange(9.0)[None]
+  np.testing.assert_array_equal(losses.dataset_logits(logits, 0, (5, 4)), [[0, 1, 2, 3, 4]])
+  np.testing.assert_array_equal(losses.dataset_logits(logits, 1, (5, 4)), [[5, 6, 7, 8]])
+  # Only the known dataset's labels count: changing RaFD's logits leaves CelebA's loss alone.
+  loss = lambda lg: losses.binary_attribute_loss(losses.dataset_logits(lg, 0, (5, 4)), celeba)
+  assert float(loss(logits)) == float(loss(logits.at[0, 5:].set(-7.0)))
+
+
 def test_cycle_and_identity_l1():
   a = jnp.array([[0.0, 1.0], [-1.0, 0.5]])
   b = jnp.array([[0.5, 1.0], [1.0, -0.5]])

@@ -30,19 +30,20 @@ Cool_Tint, Dark, Faded, Vignette; the two tints are one group (no tint,
 warm or cool, as CelebA's hair colours). `render(clean, s)` applies them
 with strengths s = (s0, s1, s2, s3, s4) in [0, 1] (s = the label for a
 binary label) on x = clean / 255, per pixel, in this order:
-  warm tint  x = x * (1 + s0 * ((1.18, 1.0, 0.72) - 1))    (RGB gains)
-  cool tint  x = x * (1 + s1 * ((0.72, 0.97, 1.18) - 1))
-  faded      x = m + (1 - 0.65 s3) * (x - m), m the pixel's channel mean
-             (chroma scaled down), then x = 0.5 + (1 - 0.3 s3) * (x - 0.5)
+  warm tint  x = x * (1 + s0 * ((1.0, 0.8, 0.45) - 1))    (RGB gains: sepia-like)
+  cool tint  x = x * (1 + s1 * ((0.45, 0.8, 1.0) - 1))    (cyan-like)
+  faded      x = m + (1 - 0.8 s3) * (x - m), m the pixel's channel mean
+             (chroma scaled down), then x = 0.5 + (1 - 0.5 s3) * (x - 0.5)
              (contrast lowered towards grey)
   dark       x = x * (1 - 0.55 s2)
-  vignette   x = x * (1 - 0.6 s4 * r^2 / 2), r^2 = u^2 + v^2 with u, v
+  vignette   x = x * (1 - 0.85 s4 * r^2 / 2), r^2 = u^2 + v^2 with u, v
              evenly spaced from -1 (first column / row) to 1 (last), so
              the centre keeps its value and the corners are scaled by
-             1 - 0.6 s4 (x 0.4 at full strength)
+             1 - 0.85 s4 (x 0.15 at full strength)
 then clipped to [0, 1] and rounded to uint8 (round(255 x)). Every step is a
-per-pixel affine map with a non-zero scale, so the edit is invertible
-wherever nothing clipped, and zero strengths leave the image unchanged.
+per-pixel affine map with a non-zero scale and no gain above 1, so the
+edit is invertible up to rounding, and zero strengths leave the image
+unchanged.
 """
 
 import os
@@ -66,11 +67,11 @@ EMBEDDED_GROUPS = [[0, 1]]
 EMBEDDED_TRAIN_PHOTOS = ("astronaut", "coffee", "stereo_motorcycle", "hubble_deep_field",
                          "immunohistochemistry", "retina")
 EMBEDDED_TEST_PHOTOS = ("chelsea", "rocket")
-WARM_GAINS = (1.18, 1.0, 0.72)
-COOL_GAINS = (0.72, 0.97, 1.18)
-FADE_CHROMA, FADE_CONTRAST = 0.65, 0.3
+WARM_GAINS = (1.0, 0.8, 0.45)
+COOL_GAINS = (0.45, 0.8, 1.0)
+FADE_CHROMA, FADE_CONTRAST = 0.8, 0.5
 DARK_GAIN = 0.55
-VIGNETTE = 0.6
+VIGNETTE = 0.85
 
 SOURCES = ("embedded", "celeba", "class_folders", "tfds")
 
@@ -209,29 +210,15 @@ class ClassFolderAttributes:
   single_label = True
 
   def __init__(self, path: str, split: str = "train"):
-    if not path:
-      raise ValueError("config.data.path is empty: set it to a directory with "
-                       f"{split}/<class>/ sub-folders (e.g. RaFD's expressions)")
-    if not os.path.isdir(path):
-      raise FileNotFoundError(f"config.data.path={path!r} is not a directory")
-    directory = os.path.join(path, split)
-    if not os.path.isdir(directory):
-      fallback = {"train": path, "test": os.path.join(path, "val")}.get(split)
-      if fallback is None or not os.path.isdir(fallback):
-        tried = {"train": "train/", "test": "test/ (or val/)"}.get(split, f"{split}/")
-        raise FileNotFoundError(f"config.data.path={path!r} has no {tried} folder of "
-                                "<class>/ sub-folders")
-      directory = fallback
-    entries = sorted(os.listdir(directory))
-    names = [e for e in entries if os.path.isdir(os.path.join(directory, e)) and e[0] != "."]
-    if len(names) < 2:
-      raise ValueError(f"{directory} has {len(names)} class folder(s) {names}: the class-folder "
-                       "layout needs one sub-folder per class, at least 2 (e.g. "
-                       f"{split}/angry/ and {split}/happy/)")
-    self.name = directory
-    self.names = names
-    self.groups = [list(range(len(names)))]  # the classes exclude one another
-    self.classes = [sources.FolderDomain(os.path.join(directory, n)) for n in names]
+    root, folder = path, split
+    if split == "train" and path and not os.path.isdir(os.path.join(path, split)):
+      # The official --rafd_image_dir names the folder of classes itself (data/RaFD/train).
+      root, folder = os.path.dirname(os.path.normpath(path)), os.path.basename(os.path.normpath(path))
+      if not os.path.isdir(path):
+        root, folder = path, split  # let the shared scan name the missing directory
+    self.names, self.classes = sources.folder_multi_domains(root, folder)
+    self.name = os.path.dirname(self.classes[0].name)
+    self.groups = [list(range(len(self.names)))]  # the classes exclude one another
     self._starts = np.cumsum([0] + [len(c) for c in self.classes])
 
   def __len__(self):

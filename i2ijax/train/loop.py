@@ -85,10 +85,22 @@ def compile_model(config, model, dataset_size, image_shapes, shardings: StateSha
   rep, data = shardings.replicated, shardings.data
   init = jax.jit(lambda key: model.create_state(config, key, image_shapes, dataset_size),
                  out_shardings=rep)
-  step = jax.jit(model.make_train_step(config, dataset_size), in_shardings=(rep, data, rep),
-                 out_shardings=(rep, rep), donate_argnums=(0,))
+  fn = model.make_train_step(config, dataset_size)
+  if model.step_phase:  # the phase is a 4th, static, argument (`phase_args`)
+    step = jax.jit(lambda state, batch, rng, phase: fn(state, batch, rng, phase=phase),
+                   in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,),
+                   static_argnums=(3,))
+  else:
+    step = jax.jit(fn, in_shardings=(rep, data, rep), out_shardings=(rep, rep),
+                   donate_argnums=(0,))
   sample = jax.jit(model.make_sample_fn(config), in_shardings=(rep, rep, rep), out_shardings=rep)
   return init, step, sample
+
+
+def phase_args(model, config, step: int) -> tuple:
+  """The extra arguments of the compiled step of iteration `step` (`compile_model`):
+  (model.step_phase(config, step),) for models with static step phases, else ()."""
+  return (model.step_phase(config, step),) if model.step_phase else ()
 
 
 def write_config(config, workdir: str) -> None:
@@ -157,7 +169,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       for step, local in batches.iterate(start, config.data.prefetch):
         if step >= num_steps:
           break
-        state, metrics = train_step(state, shardings.global_batch(local), rng)
+        state, metrics = train_step(state, shardings.global_batch(local), rng,
+                                    *phase_args(model, config, step))
         done = step + 1
         if step == start:
           jax.block_until_ready(metrics)

@@ -267,6 +267,12 @@ def condition_dim(config) -> int:
 
 
 # ---------------------------------------------------------------- train step
+def generator_updates(config, step: int) -> bool:
+  """Whether G is updated in iteration `step` (0-based): (step + 1) % n_critic == 0
+  (`ModelSpec.step_phase`)."""
+  return (int(step) + 1) % config.model.n_critic == 0
+
+
 def make_train_step(config, dataset_size: int):
   """Returns the pure step `(state, batch, rng, draws=None) -> (state, metrics)`.
 
@@ -276,6 +282,8 @@ def make_train_step(config, dataset_size: int):
   uninterrupted one would. `draws` (tests) replaces the step's random
   numbers, named as in the official solver: {"perm": int [N] (rand_idx),
   "alpha": [N, 1, 1, 1]} (joint training: a list of them, one per dataset).
+  `phase` (static, `generator_updates(config, state.step)`) picks the branch
+  of step 3 at compile time; without it the step picks it with `lax.cond`.
   """
   del dataset_size
   nets, hp = build_models(config), config.model
@@ -288,7 +296,7 @@ def make_train_step(config, dataset_size: int):
     updates, opt_state = opts[name].update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
 
-  def one_dataset(part: Dataset, state, params, opt_state, g_stats, batch, draws):
+  def one_dataset(part: Dataset, state, params, opt_state, g_stats, batch, draws, phase):
     x_real, label_org = batch[part.x_key].astype(dtype), batch[part.label_key].astype(dtype)
     label_trg = label_org[draws["perm"]]
     c_org, c_trg = part.condition(label_org), part.condition(label_trg)
@@ -317,13 +325,16 @@ def make_train_step(config, dataset_size: int):
       return args, {k: zero for k in ("G_loss", "G_loss_fake", "G_loss_rec", "G_loss_cls",
                                       "G_grad_norm")}
 
-    is_g = (state.step + 1) % hp.n_critic == 0
-    (params["G"], opt_state["G"], g_stats), g_metrics = jax.lax.cond(
-        is_g, g_step, no_g_step, (params["G"], opt_state["G"], g_stats))
+    args = (params["G"], opt_state["G"], g_stats)
+    if phase is not None:  # static: the loop compiles each branch (`generator_updates`)
+      args, g_metrics = (g_step if phase else no_g_step)(args)
+    else:
+      args, g_metrics = jax.lax.cond((state.step + 1) % hp.n_critic == 0, g_step, no_g_step, args)
+    params["G"], opt_state["G"], g_stats = args
     metrics.update(g_metrics)
     return params, opt_state, g_stats, metrics
 
-  def train_step(state: StarGANState, batch, rng, draws=None):
+  def train_step(state: StarGANState, batch, rng, draws=None, phase=None):
     if draws is None:
       key = jax.random.fold_in(rng, state.step)
       draws = []
@@ -342,7 +353,7 @@ def make_train_step(config, dataset_size: int):
     metrics = {}
     for part, d in zip(parts, draws):
       params, opt_state, g_stats, m = one_dataset(part, state, params, opt_state, g_stats,
-                                                  batch, d)
+                                                  batch, d, phase)
       prefix = "" if len(parts) == 1 else f"data{part.index}_"
       metrics.update({prefix + k: v for k, v in m.items()})
     metrics["G_param_norm"] = optax.tree.norm(params["G"])
@@ -491,4 +502,5 @@ SPEC = ModelSpec(
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, translate_options=frozenset({"attrs", "domain"}),
-    directions=(), multimodal=False, translate_example="--attrs=<NAME>=1")
+    directions=(), multimodal=False, translate_example="--attrs=<NAME>=1",
+    step_phase=generator_updates)

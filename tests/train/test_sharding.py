@@ -27,7 +27,7 @@ model_name, dtype, n_steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 jax.config.update("jax_enable_x64", dtype == "float64")
 from tests.helpers import TINY_CONFIGS, random_batch
 from i2ijax import registry
-from i2ijax.train.loop import StateShardings, compile_model, make_mesh
+from i2ijax.train.loop import StateShardings, compile_model, make_mesh, phase_args
 
 assert jax.device_count() == 8, jax.devices()
 size = 32
@@ -46,10 +46,10 @@ def run(devices):
   init, step, _ = compile_model(c, model, 16, shapes, sh)
   state = init(jax.random.key(0))
   rng = jax.device_put(jax.random.key(1), sh.replicated)
-  for b in batches:
+  for i, b in enumerate(batches):
     gb = sh.global_batch(b)
     assert all(len(v.sharding.device_set) == len(devices) for v in gb.values())
-    state, metrics = step(state, gb, rng)
+    state, metrics = step(state, gb, rng, *phase_args(model, c, i))
   return jax.device_get(state), jax.device_get(metrics)
 
 s1, m1 = run(jax.devices()[:1])
@@ -102,5 +102,15 @@ def test_munit_family_one_device_equals_eight_devices_float64_state(model_name):
   result = run_sharding_worker(model_name, "float64", 2)
   assert result["step"] == 2
   assert result["n_leaves"] > 50
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result
+
+
+def test_stargan_one_device_equals_eight_devices_float64_state():
+  # Two iterations at n_critic 2: a D-only step, then D and G (both static phases); the
+  # label permutation and the penalty's alphas are drawn over the global batch.
+  result = run_sharding_worker("stargan", "float64", 2)
+  assert result["step"] == 2
+  assert result["n_leaves"] > 40
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result

@@ -1,0 +1,148 @@
+"""StarGAN's config, schedule, iteration structure, runtime (resume, samples) and translate."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2ijax.registry import TranslateRequest
+from i2ijax.train import stargan
+from i2ijax.train.loop import phase_args
+from i2ijax.translate import load_state, translate_images
+from i2ijax import registry
+from tests.helpers import (assert_same_states, grid_body, load_config, random_batch, short_run,
+                           tiny_stargan_config, train_straight_and_resumed)
+
+
+def test_default_config_is_the_official_celeba_setting():
+  c = load_config("stargan")
+  m, o, d = c.model, c.optimizer, c.data
+  assert m.attrs == "Black_Hair,Blond_Hair,Brown_Hair,Male,Young"
+  assert stargan.attribute_groups(c) == [[0, 1, 2]]
+  assert (m.g_conv_dim, m.d_conv_dim, m.g_repeat_num, m.d_repeat_num) == (64, 64, 6, 6)
+  assert (m.lambda_cls, m.lambda_rec, m.lambda_gp, m.n_critic) == (1.0, 10.0, 10.0, 5)
+  assert (c.batch_size, c.num_train_steps) == (16, 200_000)
+  assert (o.g_lr, o.d_lr, o.beta1, o.beta2) == (1e-4, 1e-4, 0.5, 0.999)
+  assert (o.lr_policy, o.num_iters_decay, o.lr_update_step) == ("official", 100_000, 1000)
+  assert (d.preprocess, d.center_crop, d.crop_size, d.flip) == ("center_crop_resize", 178, 128,
+                                                                True)
+  rafd = load_config("stargan", "rafd")
+  assert len(stargan.attribute_names(rafd)) == 8 and rafd.model.single_label
+  assert rafd.data.center_crop == 256
+
+
+def test_bad_config_values_are_named():
+  c = tiny_stargan_config()
+  c.model.groups = "Warm_Tint,Purple"
+  with pytest.raises(ValueError, match=r"config.model.groups names \['Purple'\]"):
+    stargan.validate_config(c)
+  c = tiny_stargan_config()
+  c.optimizer.lr_policy = "cosine"
+  with pytest.raises(ValueError, match="config.optimizer.lr_policy='cosine'"):
+    stargan.validate_config(c)
+  c = tiny_stargan_config()
+  c.data.crop_size = 36
+  with pytest.raises(ValueError, match="config.data.crop_size=36"):
+    stargan.validate_config(c)
+  c = tiny_stargan_config()
+  c.model.n_critic = 0
+  with pytest.raises(ValueError, match="config.model.n_critic=0"):
+    stargan.validate_config(c)
+
+
+def test_official_decay_ends_at_0999_and_linear_reaches_zero():
+  c = load_config("stargan")
+  lr = lambda t: float(stargan.learning_rate_at(c, 1e-4, t))
+  # Constant for the first 101,000 iterations: the first decay follows iteration 101,000.
+  assert lr(0) == lr(100_999) == pytest.approx(1e-4)
+  assert lr(101_000) == pytest.approx(1e-4 * (1 - 1e-5))
+  assert lr(101_999) == lr(101_000)
+  assert lr(199_999) == pytest.approx(1e-4 * (1 - 99e-5))  # the last iteration
+  assert lr(200_000) == pytest.approx(0.999e-4)  # after 100 decays of lr / 100,000
+  c.optimizer.lr_policy = "linear"
+  assert lr(101_000) == pytest.approx(1e-4 * 0.99)
+  assert lr(150_000) == pytest.approx(1e-4 * 0.5)
+  assert lr(200_000) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_generator_steps_every_n_critic_iterations_static_or_traced():
+  # float64: Adam turns float32 rounding of near-zero gradients into differences of ~lr.
+  with jax.enable_x64(True):
+    _check_generator_steps()
+
+
+def _check_generator_steps():
+  c = tiny_stargan_config()
+  c.model.n_critic = 3
+  c.model.param_dtype = "float64"
+  rng = np.random.default_rng(0)
+  batches = [random_batch("stargan", 2, 32, rng, "float64") for _ in range(4)]
+  state0 = stargan.create_state(c, jax.random.key(0), stargan.image_shapes(c), 8)
+  spec = registry.get("stargan")
+  static = jax.jit(stargan.make_train_step(c, 8), static_argnames=("phase",))
+  traced = jax.jit(stargan.make_train_step(c, 8))
+  s_static, s_traced = state0, state0
+  for i, b in enumerate(batches):
+    g_before = s_static.params["G"]
+    (phase,) = phase_args(spec, c, i)
+    s_static, m = static(s_static, b, jax.random.key(1), phase=phase)
+    s_traced, _ = traced(s_traced, b, jax.random.key(1))
+    moved = any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in zip(
+        jax.tree_util.tree_leaves(g_before), jax.tree_util.tree_leaves(s_static.params["G"])))
+    assert moved == ((i + 1) % 3 == 0) == phase, i
+    assert (float(m["G_loss"]) != 0.0) == phase
+    for a, b in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12)
+  # D steps every iteration; G's Adam counted one step (iteration 3).
+  assert int(s_static.opt_state["D"][1].count) == 4
+  assert int(s_static.opt_state["G"][1].count) == 1
+
+
+def _loop_config(steps):
+  return short_run(tiny_stargan_config(32), steps)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  return train_straight_and_resumed(_loop_config, tmp_path_factory.mktemp("sg"), 4, 2)
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(runs):
+  assert runs["first_half"] == ["2"]
+  assert {"D_loss_gp", "G_loss_rec", "lr_D"} <= set(runs["metrics"])
+  assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 40
+
+
+@pytest.mark.slow
+def test_sample_grid_shows_every_single_attribute_change(runs):
+  files = sorted(os.listdir(os.path.join(runs["straight"], "samples")))
+  assert files == ["changes_step_00000004.png"]
+  grid = np.asarray(Image.open(os.path.join(runs["straight"], "samples", files[0])))
+  grid_body(grid, 2, 1 + 5)  # 2 sources x (source + 5 attribute changes)
+
+
+@pytest.mark.slow
+def test_translate_with_attrs_uses_the_generator_in_training_mode(runs, tmp_path):
+  wd = runs["straight"]
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+  src = str(tmp_path / "a.png")
+  (dark,) = translate_images(wd, src, str(tmp_path / "d"), attrs="Dark=1,Warm_Tint=0")
+  changes = translate_images(wd, src, str(tmp_path / "all"))
+  assert len(changes) == 5
+  read = lambda p: np.asarray(Image.open(p))
+  assert read(dark).shape == (32, 32, 3)
+  config = _loop_config(4)
+  _, state = load_state(wd, config)
+  tr = stargan.translator(config, TranslateRequest(attrs="Dark=1,Warm_Tint=0"))
+  from i2ijax.data.images import resize
+  x = resize(read(src), 32, 32, Image.BILINEAR).astype(np.float32) / 127.5 - 1
+  out = np.asarray(tr.apply(tr.params(state), jnp.asarray(x[None])))[0]
+  from i2ijax.data.images import to_uint8
+  assert np.max(np.abs(read(dark).astype(int) - to_uint8(out))) <= 1
+  with pytest.raises(ValueError, match="unknown attribute 'Nope'"):
+    translate_images(wd, src, str(tmp_path / "x"), attrs="Nope=1")
