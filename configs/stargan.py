@@ -11,7 +11,10 @@ rate falls by lr / 100,000: it ends at 0.999 lr; `optimizer.lr_policy =
 "linear"` decays to 0 instead). Data: `--config.data.path` = the image folder
 (img_align_celeba) and `--config.data.attr_path` = list_attr_celeba.txt, the
 official split (a seeded shuffle, 1,999 test images), flip, centre crop 178,
-resize to 128. Presets (`configs/stargan.py:NAME`):
+resize to 128. `python -m i2ijax.evaluate` scores the translations with an
+attribute classifier trained on the real training images for
+`eval_classifier_steps` (2,000; `i2ijax.metrics.attribute_classifier`).
+Presets (`configs/stargan.py:NAME`):
   rafd        RaFD: `data.path` holding train/<expression>/ folders (8
               classes), single-label (softmax cross-entropy), centre crop 256;
   celeba_tfds CelebA from a prepared TFDS `celeb_a` (`data.tfds_data_dir`);
@@ -81,6 +84,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.sample_every_steps = 1000  # --sample_step
   c.checkpoint_every_steps = 10_000  # --model_save_step
   c.num_sample_images = 4
+  # Training steps of the attribute classifier that scores translations (`evaluate`).
+  c.eval_classifier_steps = 2000
 
   if arg in (None, "", "celeba"):
     return c
@@ -113,6 +118,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.log_every_steps = 50
     c.sample_every_steps = 500
     c.checkpoint_every_steps = 500
+    c.eval_classifier_steps = 400  # about a minute on 2 CPU cores
     return c
   raise ValueError(f"unknown stargan preset {arg!r}; valid: celeba, celeba_tfds, rafd, "
                    "quickstart")

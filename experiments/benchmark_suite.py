@@ -1,13 +1,16 @@
 """Train every model's quickstart on its embedded suite task and score it; one table.
 
-python experiments/benchmark_suite.py [--models=cyclegan,pix2pix,stargan_v2,munit,unit]
+python experiments/benchmark_suite.py [--models=cyclegan,pix2pix,stargan_v2,munit,unit,stargan]
     [--steps=N] [--workdir_root=workdirs/suite] [--num_styles=10]
 
 The tasks and scores are those of `i2ijax.benchmark_suite`: CycleGAN, MUNIT
 and UNIT on embedded day -> night (PSNR of AtoB against the known truth,
 `night_grade`), pix2pix on its embedded paired task (PSNR against the
 clean targets), StarGAN v2 on the embedded style domains (mean domain-
-classifier accuracy of its translations). Each row gives the score beside
+classifier accuracy of its translations), StarGAN on the embedded attribute
+photos (mean PSNR over its single-attribute changes against their known
+truth; each change's PSNR is printed under the table and kept in the row's
+task_scores). Each row gives the score beside
 its trivial baseline (the untranslated inputs scored the same way), the SSIM
 against the truth and its baseline where the task has a truth, and the wall
 time of training plus evaluation. `--steps` replaces the quickstart's
@@ -27,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from i2ijax.benchmark_suite import (  # noqa: E402
-    format_table, suite_config, suite_score, suite_tasks)
+    format_table, format_task_scores, suite_config, suite_score, suite_tasks)
 from i2ijax.train.loop import train_and_evaluate  # noqa: E402
 
 
@@ -42,7 +45,7 @@ def quickstart(name: str):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--models", default="cyclegan,pix2pix,stargan_v2,munit,unit",
+  parser.add_argument("--models", default="cyclegan,pix2pix,stargan_v2,munit,unit,stargan",
                       help="comma-separated models of the suite")
   parser.add_argument("--steps", type=int, default=0,
                       help="training steps per model (default: the quickstart's)")
@@ -66,11 +69,17 @@ def main():
     row["wall_s"] = time.time() - start
     rows.append(row)
     print(format_table([row]), flush=True)
+    if row.get("task_scores"):
+      print(format_task_scores(row), flush=True)
   os.makedirs(args.workdir_root, exist_ok=True)
   with open(os.path.join(args.workdir_root, "suite.json"), "w") as f:
     json.dump(rows, f, indent=1)
   print()
   print(format_table(rows))
+  per_task = [format_task_scores(r) for r in rows if r.get("task_scores")]
+  if per_task:
+    print("\nper task (model, task, metric, value, baseline):")
+    print("\n".join(per_task))
 
 
 if __name__ == "__main__":

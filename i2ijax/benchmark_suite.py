@@ -15,6 +15,14 @@ No network is needed: the tasks are built from photos that scikit-image ships
                 latent-guided translations that the nearest-centroid
                 domain classifier fitted on the training images assigns to
                 the target domain, mean over the target domains.
+  multi-label   the embedded attribute photos (warm / cool tint, dark,
+                faded, vignette, rendered on held-out photos, so the true
+                translation to any label is known); score: PSNR (dB) of
+                the translations against the truth, mean over the tasks,
+                one per direction of a single-attribute change
+                (`evaluate.tasks.attribute_tasks`: Warm_Tint=1,
+                Cool_Tint=1, Dark=1, Dark=0, ...). The report also holds
+                each task's PSNR and the attribute classifier's accuracy.
 
 Each score comes with its trivial baseline, the same metric of the
 untranslated inputs: their PSNR against the truth (identity), or the
@@ -30,6 +38,7 @@ KIND_TASKS = {
     DataKind.TWO_DOMAIN: "embedded day -> night",
     DataKind.PAIRED: "embedded paired task",
     DataKind.MULTI_DOMAIN: "embedded style domains",
+    DataKind.MULTI_LABEL: "embedded attribute photos",
 }
 
 
@@ -62,7 +71,11 @@ def headline(report: dict) -> dict:
   score (paired: PSNR against the targets; two-domain: AtoB PSNR against the
   truth where known, else AtoB classifier accuracy, else AtoB FID;
   multi-domain: the mean classifier accuracy over target domains, else the
-  mean FID) and, where the task has a truth, the SSIM against it (else None).
+  mean FID; multi-label: the mean PSNR over the tasks against the truth,
+  else the mean classifier accuracy, else the mean FID) and, where the task
+  has a truth, the SSIM against it (else None). Reports of several tasks add
+  task_scores {task: {metric: model value, baseline_<metric>: baseline}} of
+  the score's metric.
   """
   def pick(group, names):
     for name in names:
@@ -72,8 +85,10 @@ def headline(report: dict) -> dict:
 
   if "model" in report:  # paired
     group, names, label = report, ("psnr",), "{}"
-  elif "mean" in report:  # multi-domain
-    group, names, label = report["mean"], ("classifier_accuracy", "fid"), "mean {}"
+  elif "mean" in report:  # multi-domain and multi-label
+    kind = registry.get(report["model_name"]).data_kind if "model_name" in report else None
+    first = ("psnr",) if kind == DataKind.MULTI_LABEL else ()
+    group, names, label = report["mean"], first + ("classifier_accuracy", "fid"), "mean {}"
   else:
     group, names, label = report["tasks"]["AtoB"], ("psnr", "classifier_accuracy", "fid"), "AtoB {}"
   found = pick(group, names)
@@ -82,9 +97,14 @@ def headline(report: dict) -> dict:
                      f"{sorted(report.get('skipped', {}).items())}")
   name, value, baseline = found
   ssim = pick(group, ("ssim",))
-  return {"score_name": label.format(name), "score": value, "baseline": baseline,
-          "higher_is_better": name != "fid", "ssim": ssim[1] if ssim else None,
-          "baseline_ssim": ssim[2] if ssim else None}
+  out = {"score_name": label.format(name), "score": value, "baseline": baseline,
+         "higher_is_better": name != "fid", "ssim": ssim[1] if ssim else None,
+         "baseline_ssim": ssim[2] if ssim else None}
+  if "mean" in report:
+    out["task_scores"] = {
+        task: {name: t["model"][name], f"baseline_{name}": t.get("baseline_input", {}).get(name)}
+        for task, t in report["tasks"].items() if name in t.get("model", {})}
+  return out
 
 
 def suite_score(workdir: str, step: int | None = None, *, num_styles: int = 10) -> dict:
@@ -96,6 +116,18 @@ def suite_score(workdir: str, step: int | None = None, *, num_styles: int = 10) 
   from i2ijax.evaluate import evaluate_workdir
   report = evaluate_workdir(workdir, "test", step, num_styles=num_styles)
   return {"model": report["model_name"], "step": report["step"], **headline(report)}
+
+
+def format_task_scores(row: dict) -> str:
+  """The per-task scores of a suite row (`headline`'s task_scores), one line each; "" if none."""
+  tasks = row.get("task_scores") or {}
+  lines = []
+  for task, scores in tasks.items():
+    name = next(k for k in scores if not k.startswith("baseline_"))
+    base = scores.get(f"baseline_{name}")
+    lines.append(f"  {row['model']:11s} {task:24s} {name:20s} {scores[name]:8.4f} "
+                 + ("-" if base is None else f"{base:8.4f}"))
+  return "\n".join(lines)
 
 
 def format_table(rows: list[dict]) -> str:

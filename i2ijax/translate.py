@@ -7,6 +7,10 @@ python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=ni
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --direction=AtoB
     [--num_styles=K --seed=3 | --reference=STYLE.jpg,... | --interpolate=K
      [--reference=FIRST.jpg,SECOND.jpg]]             (multimodal two-domain models)
+python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT
+    [--attrs=Black_Hair=0,Blond_Hair=1,Male=1]      (multi-label models: StarGAN)
+python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=happy
+                                                    (single-label multi-label models: RaFD)
 
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) with the
@@ -23,6 +27,17 @@ the model's channels, each with one warning, before anything is translated.
 Outputs are PNGs named after the inputs; where one input gives several
 outputs (styles, references or an interpolation) they are NAME_000.png,
 NAME_001.png, ...
+
+Multi-label models (attribute data: StarGAN) read the input's own
+attributes with their discriminator's classifier. `--attrs=NAME=VALUE,...`
+(names of the model's `config.model.attrs`, values in [0, 1]) sets those
+attributes and keeps the others: one output. Without --attrs every official
+single-attribute change is made, K outputs for K attributes: NAME_00k.png
+is the change of attribute k (in the order of config.model.attrs) - for an
+attribute of a group (e.g. hair colours) that attribute on and the group's
+others off, else the attribute flipped. Models of single-label data (one
+class per image, e.g. RaFD's expressions) take `--domain` = the class, by
+index or by name (config.model.attrs).
 """
 
 import dataclasses
@@ -45,6 +60,8 @@ def domain_index(config, domain) -> int:
                      f"(0..{config.model.num_domains - 1} or a domain name)")
   if isinstance(domain, int) or str(domain).isdigit():
     return int(domain)
+  if registry.get(config.model_name).data_kind == DataKind.MULTI_LABEL:
+    return class_index(config, domain)
   from i2ijax.data.sources import multi_domain_sources
   try:
     names, _ = multi_domain_sources(config.data, "train")
@@ -53,6 +70,17 @@ def domain_index(config, domain) -> int:
   if domain not in names:
     raise ValueError(f"unknown domain {domain!r}; the domains are {names}")
   return names.index(domain)
+
+
+def class_index(config, name: str) -> int:
+  """A class of multi-label-kind data given by name -> its index in config.model.attrs (read
+  from the config alone, no data)."""
+  from i2ijax.data.attributes import parse_attrs
+  names = parse_attrs(config.model.get("attrs", ""))
+  if name not in names:
+    raise ValueError(f"unknown class {name!r} for --domain; the model's classes "
+                     f"(config.model.attrs): {names}")
+  return names.index(name)
 
 
 def to_input(image: np.ndarray, translator: registry.Translator) -> np.ndarray:
@@ -67,25 +95,35 @@ def to_input(image: np.ndarray, translator: registry.Translator) -> np.ndarray:
   return x if translator.size else image_io.pad_to_multiple(x, translator.multiple)
 
 
-def translate_image(translator: registry.Translator, params, image: np.ndarray) -> np.ndarray:
+def translate_image(translator: registry.Translator, params, image: np.ndarray,
+                    labels=None) -> np.ndarray:
   """uint8 [H, W, C] -> uint8 [K, H, W, C_out] (K = translator.num_outputs).
 
   `params` = `translator.params(state)`; outputs of padded inputs are cropped
   back to the input's size, those of resized inputs keep `translator.size`.
+  `labels` (multi-label models): the input's known attributes, float [K] of
+  0/1, passed on to `translator.apply` (else the model reads them itself).
   """
   h, w = image.shape[:2]
-  out = translator.apply(params, jnp.asarray(to_input(image, translator)[None]))
+  x = jnp.asarray(to_input(image, translator)[None])
+  if labels is None:
+    out = translator.apply(params, x)
+  else:
+    out = translator.apply(params, x, labels=jnp.asarray(labels, jnp.float32).reshape(1, -1))
   out = np.asarray(out["image"] if isinstance(out, dict) else out)
   return image_io.to_uint8(out if translator.size else out[:, :h, :w])
 
 
 def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, domain=None,
                  seed: int = 0, reference: str | None = None, num_styles: int = 1,
-                 interpolate: int = 0, train_mode: bool = False) -> TranslateRequest:
+                 interpolate: int = 0, train_mode: bool = False,
+                 attrs: str = "") -> TranslateRequest:
   """The checked `TranslateRequest` of the command-line options; references stay file paths.
 
-  `domain` (an index or a domain name) is looked up for multi-domain data;
-  `reference` is one path or several, comma-separated.
+  `domain` (an index or a domain name) is looked up for multi-domain data
+  (and as a class of config.model.attrs for multi-label data); `reference`
+  is one path or several, comma-separated; `attrs` "NAME=VALUE,..." for
+  multi-label models.
   """
   if (domain is not None and "domain" not in spec.translate_options
       and "direction" in spec.translate_options):
@@ -93,10 +131,13 @@ def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, d
                      f"({' or '.join(spec.directions)}), not --domain (got {domain!r})")
   if spec.data_kind == DataKind.MULTI_DOMAIN and "domain" in spec.translate_options:
     domain = domain_index(config, domain)
+  elif (spec.data_kind == DataKind.MULTI_LABEL and "domain" in spec.translate_options
+        and domain is not None):
+    domain = domain_index(config, domain)
   refs = tuple(p for p in (reference or "").split(",") if p)
   request = TranslateRequest(direction=direction, domain=domain, seed=seed,
                              num_styles=num_styles, references=refs, interpolate=interpolate,
-                             train_mode=train_mode)
+                             train_mode=train_mode, attrs=attrs or "")
   registry.check_request(spec, request)
   return request
 
@@ -108,13 +149,17 @@ def load_reference(path: str, translator: registry.Translator) -> np.ndarray:
 
 def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
                     train_mode: bool = False, domain=None, seed: int = 0,
-                    reference: str | None = None, num_styles: int = 1, interpolate: int = 0):
+                    reference: str | None = None, num_styles: int = 1, interpolate: int = 0,
+                    attrs: str = ""):
   """(translate, config, step): `translate(uint8 [H, W, C]) -> [uint8 [H', W', C_out], ...]`.
 
   One output per style (`num_styles` from `seed`, or one per `reference`
   file; comma-separated paths), `interpolate` outputs between two styles, or
   else one. `direction` picks the network of two-domain and paired models,
-  `domain` (index or name) the target of multi-domain models. By default the
+  `domain` (index or name) the target of multi-domain models (the class of
+  single-label multi-label models), `attrs` ("NAME=VALUE,...") the target
+  attributes of multi-label models (without it: one output per attribute,
+  each single-attribute change; see the module docstring). By default the
   networks run in eval mode (batch norm running averages, dropout off: the
   official `test.py --eval`); `train_mode` uses each image's own batch
   statistics and dropout instead (the official test default), where the
@@ -123,7 +168,8 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
   config = load_config(workdir)
   spec = registry.get(config.model_name)
   request = make_request(config, spec, direction, domain=domain, seed=seed, reference=reference,
-                         num_styles=num_styles, interpolate=interpolate, train_mode=train_mode)
+                         num_styles=num_styles, interpolate=interpolate, train_mode=train_mode,
+                         attrs=attrs)
   # Built without references first: bad options fail before the state is read, and the
   # references are prepared as this translator takes its inputs.
   translator = spec.translator(config, dataclasses.replace(request, references=()))
@@ -144,8 +190,8 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
                      step: int | None = None, **options) -> list[str]:
   """Translates the image file or folder `inputs` into `output`; returns the written paths.
 
-  `options`: domain, seed, reference, num_styles, interpolate, train_mode
-  (see `make_translator`).
+  `options`: domain, seed, reference, num_styles, interpolate, train_mode,
+  attrs (see `make_translator`).
   """
   translate, _, _ = make_translator(workdir, direction, step, **options)
   if os.path.isfile(inputs):
@@ -182,7 +228,11 @@ def define_flags() -> None:
   flags.DEFINE_string("direction", "AtoB",
                       "AtoB or BtoA (CycleGAN: G_A or G_B; pix2pix: AtoB).")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: newest).")
-  flags.DEFINE_string("domain", None, "Multi-domain models: the target domain (index or name).")
+  flags.DEFINE_string("domain", None, "Multi-domain models: the target domain (index or "
+                      "name); single-label multi-label models (RaFD): the target class.")
+  flags.DEFINE_string("attrs", "", "Multi-label models (StarGAN): target attributes "
+                      "NAME=VALUE,... (e.g. Black_Hair=0,Blond_Hair=1,Male=1); the others keep "
+                      "the input's. Default: one output per single-attribute change.")
   flags.DEFINE_integer("seed", 0, "Multimodal models: the seed of the first random style.")
   flags.DEFINE_string("reference", None, "Multimodal models: images whose styles are used "
                       "(reference-guided), comma-separated, one output each (two for "
@@ -200,7 +250,7 @@ def main(argv):
   del argv
   options = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference,
                  num_styles=FLAGS.num_styles, interpolate=FLAGS.interpolate,
-                 train_mode=FLAGS.train_mode)
+                 train_mode=FLAGS.train_mode, attrs=FLAGS.attrs)
   written = translate_images(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction,
                              FLAGS.step, **options)
   logging.info("wrote %d images to %s", len(written), FLAGS.output)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from i2ijax.benchmark_suite import format_table, headline, suite_config
+from i2ijax.benchmark_suite import (format_table, format_task_scores, headline,
+                                    suite_config, suite_tasks)
 from i2ijax.data.embedded import night_grade
 from i2ijax.evaluate import Evaluator
 from tests.helpers import TINY_CONFIGS, load_config, weight_envs
@@ -77,3 +78,49 @@ def test_suite_config_sets_the_task():
   assert suite_config(load_config("pix2pix", "quickstart")).num_train_steps == -1
   with pytest.raises(ValueError, match="embedded data"):
     suite_config(load_config("cyclegan"))
+
+
+def test_attribute_changes_score_against_their_truth():
+  """StarGAN's task: every single-attribute change of the held-out attribute photos, scored
+  against its exact rendering. The truth itself scores PSNR inf and SSIM 1; the identity
+  scores its baseline; a partial change (the changed attributes at strength 0.6) lands
+  between. The headline is the mean PSNR over the changes, with each change's PSNR."""
+  c = TINY_CONFIGS["stargan"]()
+  c.eval_classifier_steps = 30
+  ev = Evaluator(c)
+  names = [t.name for t in ev.tasks]
+  assert names == ["Warm_Tint=1", "Cool_Tint=1", "Dark=1", "Dark=0", "Faded=1", "Faded=0",
+                   "Vignette=1", "Vignette=0"]
+  r = ev(None, [[[y] for y in t.truths] for t in ev.tasks])
+  assert r["classifier"]["steps"] == 30 and set(r["mean"]) == {"model", "baseline_input"}
+  for name in names:
+    model, base = r["tasks"][name]["model"], r["tasks"][name]["baseline_input"]
+    assert np.isinf(model["psnr"]) and model["ssim"] == pytest.approx(1, abs=1e-6)
+    assert base["psnr"] < 40 and 0 <= base["classifier_accuracy"] <= 1
+  identity = ev(None, [[[x] for x in t.inputs] for t in ev.tasks])
+  assert identity["mean"]["model"] == identity["mean"]["baseline_input"]
+  from i2ijax.data.attributes import attribute_source
+  src = attribute_source(c.data, "test", c.model.attrs)
+  partial = []  # the changed attributes at strength 0.6 of the way to the target
+  for t in ev.tasks:
+    rows = [i for i in range(len(src)) if src.label(i)[t.attribute] != t.value]
+    partial.append([[src.truth(i, lab + 0.6 * (tgt - lab))]
+                    for i, lab, tgt in zip(rows, t.labels, t.target_labels)])
+  near = ev(None, partial)
+  assert (identity["mean"]["model"]["psnr"] + 3 < near["mean"]["model"]["psnr"] < np.inf)
+  h = headline(near)
+  assert (h["score_name"], h["score"], h["baseline"]) == (
+      "mean psnr", near["mean"]["model"]["psnr"], near["mean"]["baseline_input"]["psnr"])
+  assert (h["ssim"], h["baseline_ssim"]) == (near["mean"]["model"]["ssim"],
+                                             near["mean"]["baseline_input"]["ssim"])
+  assert list(h["task_scores"]) == names
+  assert h["task_scores"]["Dark=1"] == {
+      "psnr": near["tasks"]["Dark=1"]["model"]["psnr"],
+      "baseline_psnr": near["tasks"]["Dark=1"]["baseline_input"]["psnr"]}
+  row = {"model": "stargan", "step": 2000, "wall_s": 300.0, **h}
+  assert format_table([row]).splitlines()[1].split() == [
+      "stargan", "2000", "mean", "psnr", f"{h['score']:.4f}", f"{h['baseline']:.4f}",
+      f"{h['ssim']:.4f}", f"{h['baseline_ssim']:.4f}", "300.0"]
+  lines = format_task_scores(row).splitlines()
+  assert len(lines) == 8 and lines[2].split()[:3] == ["stargan", "Dark=1", "psnr"]
+  assert "stargan" in suite_tasks() and suite_tasks()["stargan"] == "embedded attribute photos"

@@ -1,5 +1,7 @@
 """evaluate: the small quickstart beats the trivial baseline; folder scoring; the unpaired
-and multimodal metrics (FID/KID, LPIPS diversity) with random-weight networks; clear errors."""
+and multimodal metrics (FID/KID, LPIPS diversity) with random-weight networks; the
+multi-label (StarGAN) tasks, truths, baselines and attribute classifier, and translate's
+--attrs; clear errors."""
 
 import glob
 import json
@@ -12,6 +14,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from i2ijax.benchmark_suite import suite_score
+from i2ijax.checkpoint import load_config as workdir_config
 from i2ijax.data.images import to_uint8
 from i2ijax.evaluate import Evaluator, evaluate_folders, evaluate_workdir, evaluation_tasks
 from i2ijax.metrics import inception, lpips
@@ -283,3 +286,171 @@ def test_small_sample_fid_equals_the_covariance_root_formula(n1, n2):
   expected = fid_from_statistics(FeatureStatistics(64).update(x), FeatureStatistics(64).update(y))
   assert fid_of_features(x, y) == pytest.approx(expected, rel=1e-6)
   assert fid_of_features(x, x) == pytest.approx(0, abs=1e-8)
+
+
+# ---------------------------------------------------------------- multi-label (StarGAN)
+def _stargan_config():
+  """The tiny StarGAN (32 px embedded attribute photos, 8 held-out crops) with a 30-step
+  attribute classifier."""
+  c = TINY_CONFIGS["stargan"]()
+  c.eval_classifier_steps = 30
+  return c
+
+
+@pytest.fixture(scope="module")
+def stargan_run(tmp_path_factory):
+  """The workdir of a 2-step tiny StarGAN run."""
+  wd = str(tmp_path_factory.mktemp("stargan") / "wd")
+  train_and_evaluate(short_run(_stargan_config(), 2), wd)
+  return wd
+
+
+def test_multi_label_tasks_are_the_single_attribute_changes():
+  """One task per direction of a single-attribute change on the held-out photos: each input
+  is a test image without the target value, its target differs from its own label in the
+  changed attribute (and, for a tint, the other tint) only, and its truth is the source's
+  exact rendering of that target."""
+  from i2ijax.data.attributes import attribute_source
+  from i2ijax.train.stargan import parse_attrs
+  c = _stargan_config()
+  tasks, domains = evaluation_tasks(c)
+  assert [t.name for t in tasks] == ["Warm_Tint=1", "Cool_Tint=1", "Dark=1", "Dark=0",
+                                     "Faded=1", "Faded=0", "Vignette=1", "Vignette=0"]
+  source = attribute_source(c.data, "test", c.model.attrs)
+  labels = np.stack([source.label(i) for i in range(len(source))])
+  tints = {0, 1}
+  for t in tasks:
+    k, v = t.attribute, t.value
+    rows = np.flatnonzero(labels[:, k] != v)  # the inputs, in the test split's order
+    assert len(t.inputs) == len(rows) > 0 and t.target == t.real_domain == t.name
+    assert t.source == f"{source.names[k]}={int(1 - v)}" and set(t.input_domains) == {t.source}
+    assert len(domains[t.source]) == len(t.inputs)
+    assert len(domains[t.name]) == len(source) - len(t.inputs)
+    fixed = parse_attrs(c, t.attrs)  # what the task's translator sets
+    for j, i in enumerate(rows):
+      np.testing.assert_array_equal(t.inputs[j], source.load(i))
+      np.testing.assert_array_equal(t.labels[j], labels[i])
+      changed = set(np.flatnonzero(t.target_labels[j] != labels[i]))
+      assert k in changed and changed <= ({k} | tints if k in tints else {k}), (t.name, changed)
+      assert t.target_labels[j][k] == v
+      assert all(t.target_labels[j][a] == val for a, val in fixed.items())
+      np.testing.assert_array_equal(t.truths[j], source.truth(i, t.target_labels[j]))
+    assert set(fixed) == ({k} | tints if k in tints else {k})
+
+
+@pytest.mark.slow
+def test_multi_label_report_truth_baseline_and_classifier(stargan_run):
+  """The report of a tiny StarGAN run: every task's PSNR/SSIM against the truth and
+  classifier accuracy, beside the identity baseline (the input's PSNR against the truth,
+  computed here directly), their means, and the classifier's test accuracy; the translations
+  are those of the model's translator with the input's own labels."""
+  import jax.numpy as jnp
+  from i2ijax.benchmark_suite import format_table, headline
+  from i2ijax.evaluate.tasks import task_translator, translate_task
+  from i2ijax.metrics.attribute_classifier import fit_attribute_classifier
+  from i2ijax.train import stargan
+  wd = stargan_run
+  r = evaluate_workdir(wd)
+  names = ["Warm_Tint=1", "Cool_Tint=1", "Dark=1", "Dark=0", "Faded=1", "Faded=0",
+           "Vignette=1", "Vignette=0"]
+  assert r["model_name"] == "stargan" and r["step"] == 2 and list(r["tasks"]) == names
+  assert set(r["classifier"]) == {"steps", "test_accuracy", "mean_test_accuracy"}
+  assert r["classifier"]["steps"] == 30
+  assert list(r["classifier"]["test_accuracy"]) == ["Warm_Tint", "Cool_Tint", "Dark", "Faded",
+                                                    "Vignette"]
+  assert os.path.isfile(os.path.join(wd, "attribute_classifier", "params.msgpack"))
+  c = workdir_config(wd)
+  tasks, _ = evaluation_tasks(c)
+  clf = fit_attribute_classifier(c, wd)  # the cached one
+  assert clf.fit_seconds is None and clf.info() == r["classifier"]
+  for t in tasks:
+    got = r["tasks"][t.name]
+    assert (got["source"], got["target"], got["images"], got["outputs_per_image"]) == (
+        t.source, t.name, len(t.inputs), 1)
+    assert set(got["model"]) == set(got["baseline_input"]) == {"psnr", "ssim",
+                                                                "classifier_accuracy"}
+    direct = np.mean([peak_signal_noise_ratio(truth, x, data_range=255)
+                      for x, truth in zip(t.inputs, t.truths)])
+    assert got["baseline_input"]["psnr"] == pytest.approx(direct, rel=1e-5)
+    base_acc = np.mean(clf.decide(np.stack(t.inputs))[:, t.attribute] == t.value)
+    assert got["baseline_input"]["classifier_accuracy"] == pytest.approx(base_acc)
+  for part in ("model", "baseline_input"):
+    assert r["mean"][part]["psnr"] == pytest.approx(
+        np.mean([r["tasks"][n][part]["psnr"] for n in names]))
+  assert "psnr_ssim" not in r.get("skipped", {}) and "fid_kid" in r["skipped"]
+
+  # The evaluation's translations are the translator's, given each input's own labels.
+  _, state = load_state(wd, c)
+  t = tasks[2]  # Dark=1
+  outs = translate_task(task_translator(c, t), state, t)
+  tr = stargan.translator(c, TranslateRequest(attrs="Dark=1"))
+  x = t.inputs[0].astype(np.float32) / 127.5 - 1
+  y = tr.apply(tr.params(state), jnp.asarray(x[None]), labels=jnp.asarray(t.labels[0][None]))
+  assert np.abs(outs[0][0].astype(int) - to_uint8(np.asarray(y))[0]).max() <= 1
+  h = headline(r)
+  assert (h["score_name"], h["score"], h["baseline"]) == (
+      "mean psnr", r["mean"]["model"]["psnr"], r["mean"]["baseline_input"]["psnr"])
+  assert list(h["task_scores"]) == names
+  row = format_table([{"model": "stargan", "step": 2, "wall_s": 1.0, **h}])
+  assert row.splitlines()[1].split()[:5] == ["stargan", "2", "mean", "psnr",
+                                             f"{h['score']:.4f}"]
+
+
+@pytest.mark.slow
+def test_translate_attrs_one_output_else_every_change(stargan_run, tmp_path):
+  """--attrs: one output; none: one output per attribute (NAME_00k.png = the change of
+  attribute k); an unknown attribute is refused, naming the model's attributes."""
+  from i2ijax.translate import translate_images
+  rng = np.random.default_rng(1)
+  _save(str(tmp_path / "in" / "a.png"), rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+  src = str(tmp_path / "in" / "a.png")
+  one = translate_images(stargan_run, src, str(tmp_path / "one"),
+                         attrs="Warm_Tint=0,Cool_Tint=1,Dark=1")
+  assert [os.path.basename(p) for p in one] == ["a.png"]
+  assert np.asarray(Image.open(one[0])).shape == (32, 32, 3)
+  every = translate_images(stargan_run, str(tmp_path / "in"), str(tmp_path / "all"))
+  assert [os.path.basename(p) for p in every] == [f"a_{k:03d}.png" for k in range(5)]
+  with pytest.raises(ValueError, match=r"unknown attribute 'Nope'.*'Warm_Tint', 'Cool_Tint', "
+                                       r"'Dark', 'Faded', 'Vignette'"):
+    translate_images(stargan_run, src, str(tmp_path / "bad"), attrs="Nope=1")
+
+
+def test_single_label_domain_by_class_name():
+  """--domain names a class of a single-label model (config.model.attrs, no data read)."""
+  from i2ijax import registry
+  from i2ijax.translate import make_request
+  c = load_config("stargan", "rafd")
+  spec = registry.get("stargan")
+  assert make_request(c, spec, domain="happy").domain == 4
+  assert make_request(c, spec, domain="2").domain == 2
+  with pytest.raises(ValueError, match=r"unknown class 'bored'.*'angry'"):
+    make_request(c, spec, domain="bored")
+
+
+def test_single_label_tasks_are_one_per_class(tmp_path):
+  """Class-folder data (RaFD's layout): task "<class>" over the other classes' test images,
+  translated with --domain = the class; no truth, so no PSNR."""
+  from i2ijax.evaluate.tasks import task_translator
+  rng = np.random.default_rng(0)
+  counts = {"angry": 2, "happy": 3, "sad": 1}
+  for split in ("train", "test"):
+    for cls, n in counts.items():
+      for i in range(n):
+        _save(str(tmp_path / split / cls / f"{i}.png"),
+              rng.integers(0, 256, (40, 36, 3), dtype=np.uint8))
+  c = load_config("stargan", "rafd")
+  c.data.path, c.data.center_crop, c.data.crop_size = str(tmp_path), 0, 32
+  c.model.d_repeat_num = 3
+  c.model.attrs = "angry,happy,sad"
+  tasks, domains = evaluation_tasks(c)
+  assert [t.name for t in tasks] == ["angry", "happy", "sad"]
+  assert {k: len(v) for k, v in domains.items()} == counts
+  happy = tasks[1]
+  assert (happy.source, happy.domain, happy.attribute, happy.value, happy.attrs) == (
+      "angry+sad", 1, 1, 1.0, "")
+  assert happy.input_domains == ["angry", "angry", "sad"] and happy.truths is None
+  assert all(x.shape == (32, 32, 3) for x in happy.inputs)
+  for source, target in zip(happy.labels, happy.target_labels):
+    assert source[1] == 0 and source.sum() == 1
+    np.testing.assert_array_equal(target, [0, 1, 0])
+  assert task_translator(c, happy).num_outputs == 1

@@ -15,7 +15,8 @@ class PeriodicEvaluation:
   (environment variables, or config.eval_inception_weights,
   config.eval_lpips_backbone, config.eval_lpips_heads), with
   config.eval_num_styles (default 10) styles per input for the multimodal
-  models. `evaluation(state, step, writer)` writes the report to
+  models; multi-label models train their attribute classifier here once
+  (cached in the workdir). `evaluation(state, step, writer)` writes the report to
   DIR/eval/test_step{N}.json and its scalars (`report_scalars`) with the
   training writer. It reads the state only: no training key is drawn and
   nothing in the state changes.
@@ -30,7 +31,7 @@ class PeriodicEvaluation:
         config, "test", num_styles=int(config.get("eval_num_styles", 10)),
         inception_weights=config.get("eval_inception_weights", "") or None,
         lpips_backbone=config.get("eval_lpips_backbone", "") or None,
-        lpips_heads=config.get("eval_lpips_heads", "") or None)
+        lpips_heads=config.get("eval_lpips_heads", "") or None, workdir=workdir)
     if self.evaluator.skipped:
       logging.info("Periodic evaluation skips: %s", self.evaluator.skipped)
 

@@ -45,15 +45,18 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
   tasks), tasks {name: {source, target, images, outputs_per_image, model
   {metric: value}, baseline_input {metric: value}}}, skipped {metric:
   reason}; paired models also keep "model" and "baseline_input" with
-  per-image PSNR/SSIM; multi-domain models add "mean" over their target
-  domains.
+  per-image PSNR/SSIM; multi-domain and multi-label models add "mean" over
+  their tasks; multi-label models add "classifier" {steps, test_accuracy
+  {attribute: accuracy}, mean_test_accuracy}: the attribute classifier
+  that judged them and its accuracy on the real test images (it is cached
+  in DIR/attribute_classifier/).
   """
   import jax
   from i2ijax.checkpoint import load_config, load_state
   config = load_config(workdir)
   evaluator = Evaluator(config, split, num_styles=num_styles, train_mode=train_mode,
                         inception_weights=inception_weights, lpips_backbone=lpips_backbone,
-                        lpips_heads=lpips_heads, lpips_net=lpips_net)
+                        lpips_heads=lpips_heads, lpips_net=lpips_net, workdir=workdir)
   _, state = load_state(workdir, config, step)
   step = int(state.step)
   outputs = evaluator.translate(state)
@@ -123,6 +126,11 @@ def summary(report: dict) -> str:
         b = f"{base[metric]:10.4f}" if metric in base else f"{'-':>10s}"
         lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}")
         label = ""
+  if "classifier" in report:
+    c = report["classifier"]
+    lines.append(f"attribute classifier ({c['steps']} steps): mean test accuracy "
+                 f"{c['mean_test_accuracy']:.4f} (" + ", ".join(
+                     f"{k} {v:.3f}" for k, v in c["test_accuracy"].items()) + ")")
   for metric, reason in report.get("skipped", {}).items():
     lines.append(f"skipped {metric}: {reason}")
   return "\n".join(lines)

@@ -41,7 +41,10 @@ class Evaluator:
 
   Data, the domain classifier, the metric networks and one translator per
   task are prepared once, so a training run can call it at every
-  evaluation step. `num_styles` (K) outputs per input for multimodal models,
+  evaluation step. Multi-label models are judged by the attribute
+  classifier (`metrics.attribute_classifier`), trained here on the real
+  training images or read from `workdir/attribute_classifier/` when
+  `workdir` holds one of the same config. `num_styles` (K) outputs per input for multimodal models,
   from `seed` as `translate --num_styles=K --seed=S`. Weights given by
   argument or environment variable must exist (a wrong path is an error);
   with none given, FID/KID or LPIPS are skipped and `skipped` says why.
@@ -51,12 +54,14 @@ class Evaluator:
   def __init__(self, config, split: str = "test", *, num_styles: int = 10, seed: int = 0,
                train_mode: bool = False, inception_weights: str | None = None,
                lpips_backbone: str | None = None, lpips_heads: str | None = None,
-               lpips_net: str = "alex", feature_batch_size: int = 50):
+               lpips_net: str = "alex", feature_batch_size: int = 50,
+               workdir: str | None = None):
     from i2ijax.metrics import inception, lpips
     self.config, self.split, self.train_mode = config, split, train_mode
     self.spec = registry.get(config.model_name)
     self.kind = self.spec.data_kind
     paired = self.kind == DataKind.PAIRED
+    multi_label = self.kind == DataKind.MULTI_LABEL
     self.skipped = {}
     self.inception = self.lpips = None
     if not paired:
@@ -80,13 +85,14 @@ class Evaluator:
             f"{lpips.HEADS_URL.format(net=lpips_net)})")
     embedded = config.data.source == "embedded"
     if not paired:
-      if not embedded:
+      if not embedded and not multi_label:
         self.skipped["classifier_accuracy"] = ("the domain classifier is fitted on embedded "
                                                "data only")
-      if not has_day_night_truth(config):
+      if not has_day_night_truth(config) and not multi_label:
         self.skipped["psnr_ssim"] = ("no ground truth: only the embedded day -> night data "
                                      "(data.embedded_domains empty) has a known translation")
-    if not paired and not embedded and self.inception is None and self.lpips is None:
+    if (not paired and not embedded and not multi_label and self.inception is None
+        and self.lpips is None):
       raise ValueError(
           f"{config.model_name} on {config.data.source} data has nothing to score: FID/KID need "
           f"the Inception weights ({self.skipped['fid_kid']}); ground truth and the domain "
@@ -96,7 +102,14 @@ class Evaluator:
     if self.num_styles < 1:
       raise ValueError(f"num_styles must be >= 1, got {num_styles}")
     self.tasks, self.domain_images = evaluation_tasks(config, split)
+    if multi_label and not any(t.truths is not None for t in self.tasks):
+      self.skipped["psnr_ssim"] = ("no ground truth: only the embedded attribute photos "
+                                   "(config.data.source='embedded') have a known translation")
     self.classifier = fit_classifier(config) if embedded else None
+    self.attribute_classifier = None
+    if multi_label:
+      from i2ijax.metrics.attribute_classifier import fit_attribute_classifier
+      self.attribute_classifier = fit_attribute_classifier(config, workdir)
     self.translators = [task_translator(config, task, num_styles=self.num_styles, seed=seed,
                                         train_mode=train_mode) for task in self.tasks]
     self._baselines = {}
@@ -123,6 +136,20 @@ class Evaluator:
       self._domain_features[name] = self.features(self.domain_images[name])
     return self._domain_features[name]
 
+  def _has_fid(self, task: Task, images: list) -> bool:
+    """Whether FID/KID of `images` against `task`'s real target images can be computed: with
+    the Inception weights, and at least 2 images on either side (else it is noted in
+    `skipped`, e.g. an attribute value that few test images have)."""
+    if self.inception is None:
+      return False
+    reals = len(self.domain_images.get(task.real_domain, []))
+    if reals < 2 or len(images) < 2:
+      self.skipped[f"fid_kid {task.name}"] = (
+          f"FID/KID need >= 2 images on either side: {len(images)} translated, {reals} real "
+          f"test images of {task.real_domain}")
+      return False
+    return True
+
   def _fid_kid(self, features: np.ndarray, reals: np.ndarray) -> dict:
     from i2ijax.metrics.fid import kernel_distance
     return {"fid": fid_of_features(features, reals),
@@ -135,9 +162,10 @@ class Evaluator:
     model = {}
     if task.truths is not None:
       model.update(_means(score(flat, [t for t in task.truths for _ in range(k)])))
-    if self.classifier is not None:
-      model["classifier_accuracy"] = float(np.mean(self.classifier(np.stack(flat)) == task.domain))
-    if self.inception is not None:
+    accuracy = self.classifier_accuracy(task, flat)
+    if accuracy is not None:
+      model["classifier_accuracy"] = accuracy
+    if self._has_fid(task, flat):
       model.update(self._fid_kid(self.features(flat), self.domain_features(task.real_domain)))
     if self.lpips is not None and k >= 2:
       from i2ijax.metrics.lpips import mean_pairwise_lpips
@@ -151,6 +179,21 @@ class Evaluator:
       result["baseline_input"] = baseline
     return result
 
+  def classifier_accuracy(self, task: Task, images: list) -> float | None:
+    """The fraction of uint8 `images` that the judge assigns to `task`'s target, or None.
+
+    Multi-label tasks: the attribute classifier's decision on the changed
+    attribute (probability > 0.5; arg-max for single-label data) equals its
+    target value; two- and multi-domain tasks: the domain classifier's class
+    is `task.domain`.
+    """
+    if self.attribute_classifier is not None and task.attribute is not None:
+      decided = self.attribute_classifier.decide(np.stack(images))[:, task.attribute]
+      return float(np.mean(decided == task.value))
+    if self.classifier is not None:
+      return float(np.mean(self.classifier(np.stack(images)) == task.domain))
+    return None
+
   def baseline(self, task: Task) -> dict:
     """The metrics of the untranslated inputs of `task` (computed once per task)."""
     if task.name in self._baselines:
@@ -159,10 +202,10 @@ class Evaluator:
     if task.truths is not None and all(x.shape == t.shape
                                        for x, t in zip(task.inputs, task.truths)):
       baseline.update(_means(score(task.inputs, task.truths)))
-    if self.classifier is not None:
-      baseline["classifier_accuracy"] = float(np.mean(
-          self.classifier(np.stack(task.inputs)) == task.domain))
-    if self.inception is not None:
+    accuracy = self.classifier_accuracy(task, task.inputs)
+    if accuracy is not None:
+      baseline["classifier_accuracy"] = accuracy
+    if self._has_fid(task, task.inputs):
       inputs = np.concatenate([self.domain_features(n) for n in dict.fromkeys(task.input_domains)])
       baseline.update(self._fid_kid(inputs, self.domain_features(task.real_domain)))
     self._baselines[task.name] = baseline
@@ -191,7 +234,9 @@ class Evaluator:
     else:
       for task, outs in zip(self.tasks, outputs):
         report["tasks"][task.name] = self.score_task(task, outs)
-    if self.kind == DataKind.MULTI_DOMAIN:
+    if self.attribute_classifier is not None:
+      report["classifier"] = self.attribute_classifier.info()
+    if self.kind in (DataKind.MULTI_DOMAIN, DataKind.MULTI_LABEL):
       report["mean"] = {part: _mean_over(report["tasks"].values(), part)
                         for part in ("model", "baseline_input")
                         if any(part in t for t in report["tasks"].values())}

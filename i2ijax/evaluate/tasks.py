@@ -1,10 +1,12 @@
 """The translation tasks of a split: which images go into which domain, and their judges.
 
 `evaluation_tasks` prepares the test images as the official test scripts
-do (`prepare_fn`) and groups them into `Task`s by the model's data kind;
-`task_translator` builds the model's `registry.Translator` of one task and
-`translate_task` runs it over the task's inputs; `fit_classifier` fits the
-domain classifier of the embedded data.
+do (`prepare_fn`) and groups them into `Task`s by the model's data kind
+(multi-label data: `attribute_tasks`); `task_translator` builds the model's
+`registry.Translator` of one task and `translate_task` runs it over the
+task's inputs; `fit_classifier` fits the domain classifier of the embedded
+two- and multi-domain data (multi-label data is judged by
+`metrics.attribute_classifier` instead).
 """
 
 import dataclasses
@@ -17,7 +19,8 @@ from i2ijax.data import images as image_io
 from i2ijax.registry import DataKind
 from i2ijax.translate import translate_image
 
-SCORED_KINDS = (DataKind.PAIRED, DataKind.TWO_DOMAIN, DataKind.MULTI_DOMAIN)
+SCORED_KINDS = (DataKind.PAIRED, DataKind.TWO_DOMAIN, DataKind.MULTI_DOMAIN,
+                DataKind.MULTI_LABEL)
 
 
 def data_kind(config) -> DataKind:
@@ -38,8 +41,15 @@ def has_day_night_truth(config) -> bool:
 def prepare_fn(config):
   """uint8 [H, W, C] -> uint8 image as the official test feeds it (see `i2ijax.evaluate`)."""
   d, size = config.data, config.data.crop_size
-  if data_kind(config) == DataKind.MULTI_DOMAIN:
+  kind = data_kind(config)
+  if kind == DataKind.MULTI_DOMAIN:
     return lambda im: image_io.resize(im, size, size, image_io.Image.BILINEAR)
+  if kind == DataKind.MULTI_LABEL:  # the training transform without flip (StarGAN's test loader)
+    from i2ijax.data.pipeline import make_transform
+    unflipped = d.copy_and_resolve_references()
+    unflipped.flip = False
+    transform = make_transform(unflipped)
+    return lambda im: image_io.to_uint8(transform(im, np.random.default_rng(0)))
   if d.preprocess == "resize_and_crop":
     return lambda im: image_io.resize(im, size, size)
   if d.preprocess == "resize_short_and_crop":
@@ -76,6 +86,13 @@ class Task:
   domain: the target's class for the domain classifier (multi-domain data:
   the target domain's index, which its translator also takes); truths: the
   true translation of each input (PSNR/SSIM), or None.
+  Multi-label data (`attribute_tasks`) adds labels: the source's float [K]
+  labels of each input (passed to the translator); target_labels: the
+  float [K] target label of each input; attrs: the translator's
+  `TranslateRequest.attrs` ("NAME=VALUE,..."); attribute, value: the
+  changed attribute's index and its target value, which the attribute
+  classifier checks (single-label data: the class, value 1, and `domain`
+  the class instead of `attrs`).
   """
   name: str
   source: str
@@ -86,6 +103,11 @@ class Task:
   direction: str | None = None
   domain: int | None = None
   truths: list | None = None
+  labels: list | None = None
+  target_labels: list | None = None
+  attrs: str = ""
+  attribute: int | None = None
+  value: float | None = None
 
 
 def evaluation_tasks(config, split: str = "test"):
@@ -95,6 +117,8 @@ def evaluation_tasks(config, split: str = "test"):
   prepare = prepare_fn(config)
   load = lambda domain: [prepare(domain.load(i)) for i in range(len(domain))]
   kind = data_kind(config)
+  if kind == DataKind.MULTI_LABEL:
+    return attribute_tasks(config, split)
   if kind == DataKind.PAIRED:
     inputs, targets = load_paired_split(config, split)
     task = Task("AtoB", "A", "B", inputs, ["A"] * len(inputs), "B", "AtoB", 1, targets)
@@ -118,6 +142,74 @@ def evaluation_tasks(config, split: str = "test"):
           Task("BtoA", names[1], names[0], b, [names[1]] * len(b), names[0], "BtoA", 0)], images
 
 
+def attribute_tasks(config, split: str = "test"):
+  """(tasks, {domain name: prepared uint8 images}) of multi-label data: one task per
+  direction of a single-attribute change (the official test-time changes, `single_changes`).
+
+  For attribute k of a group (e.g. the embedded tints, CelebA's hair
+  colours): task "<name>=1" over the test images without k, into k on and
+  the group's other members off; for an ungrouped attribute: "<name>=1"
+  over the images with k = 0 and "<name>=0" over those with k = 1; the other
+  attributes keep the source's values. Single-label data: task "<class>"
+  over the images of the other classes. Domains "<name>=0" / "<name>=1" (the
+  test images with that value; single-label data: each class) are each
+  task's inputs and the real images of its target (FID/KID). Sources with a
+  known translation (the embedded attributes, `truth(i, target)`) give each
+  input its truth, prepared as the inputs are. Tasks without inputs are
+  left out.
+  """
+  from i2ijax.data.attributes import attribute_source
+  source = attribute_source(config.data, split, config.model.get("attrs", ""))
+  prepare = prepare_fn(config)
+  n = len(source)
+  images = [prepare(source.load(i)) for i in range(n)]
+  labels = np.stack([np.asarray(source.label(i), np.float32) for i in range(n)])
+  names, on = list(source.names), labels > 0.5
+  truth = getattr(source, "truth", None)
+  tasks, domains = [], {}
+
+  def task(name, src, rows, target, attrs, k, value, input_domain, domain=None):
+    """Appends task `name` (also its target and real domain) over the images of `rows`."""
+    idx = np.flatnonzero(rows)
+    if not len(idx):
+      return
+    targets = [target(labels[i]) for i in idx]
+    truths = ([prepare(truth(int(i), t)) for i, t in zip(idx, targets)]
+              if truth is not None else None)
+    tasks.append(Task(name, src, name, [images[i] for i in idx],
+                      [input_domain(i) for i in idx], name, None, domain, truths,
+                      [labels[i].copy() for i in idx], targets, attrs, k, value))
+
+  if source.single_label:
+    for c, cls in enumerate(names):
+      domains[cls] = [images[i] for i in np.flatnonzero(on[:, c])]
+    onehot = np.eye(len(names), dtype=np.float32)
+    for c, cls in enumerate(names):
+      others = "+".join(o for j, o in enumerate(names) if j != c and domains[o])
+      task(cls, others, ~on[:, c], lambda lab, c=c: onehot[c].copy(), "", c, 1.0,
+           lambda i: names[int(np.argmax(labels[i]))], domain=c)
+    return tasks, {name: ims for name, ims in domains.items() if ims}
+  for k, attr in enumerate(names):
+    for v in (0, 1):
+      domains[f"{attr}={v}"] = [images[i] for i in np.flatnonzero(on[:, k] == bool(v))]
+  for k, attr in enumerate(names):
+    group = next((list(g) for g in source.groups if k in g), None)
+    for v in ((1,) if group else (1, 0)):
+      off = [j for j in group if j != k] if group else []
+
+      def target(lab, k=k, v=v, off=tuple(off)):
+        out = lab.copy()
+        out[list(off)] = 0.0
+        out[k] = float(v)
+        return out
+
+      attrs = ",".join([f"{attr}={v}"] + [f"{names[j]}=0" for j in off])
+      src = f"{attr}={1 - v}"
+      task(f"{attr}={v}", src, on[:, k] != bool(v), target, attrs, k, float(v),
+           lambda i, src=src: src)
+  return tasks, {name: ims for name, ims in domains.items() if ims}
+
+
 def domain_names(config) -> list[str]:
   """The two domains' names: day/night, the picked embedded gradings, or A/B."""
   if config.data.source != "embedded":
@@ -135,7 +227,7 @@ def fit_classifier(config):
   from i2ijax.data.embedded import fit_domain_classifier
   from i2ijax.data.sources import multi_domain_sources, unaligned_domains
   kind = data_kind(config)
-  if config.data.source != "embedded" or kind == DataKind.PAIRED:
+  if config.data.source != "embedded" or kind not in (DataKind.TWO_DOMAIN, DataKind.MULTI_DOMAIN):
     return None
   if kind == DataKind.MULTI_DOMAIN:
     return fit_domain_classifier(multi_domain_sources(config.data, "train")[1])
@@ -146,13 +238,14 @@ def task_translator(config, task: Task, *, num_styles: int = 1, seed: int = 0,
                     train_mode: bool = False) -> registry.Translator:
   """The model's `registry.Translator` of `task`, with the options its spec takes.
 
-  direction (two-domain and paired tasks) or domain (multi-domain tasks);
-  num_styles and seed for multimodal models (as `translate --num_styles=K
-  --seed=S`); train_mode where the model takes it.
+  direction (two-domain and paired tasks), domain (multi-domain and
+  single-label tasks) or attrs (multi-label tasks); num_styles and seed for
+  multimodal models (as `translate --num_styles=K --seed=S`); train_mode
+  where the model takes it.
   """
   spec = registry.get(config.model_name)
   options = {"direction": task.direction, "domain": task.domain, "num_styles": num_styles,
-             "seed": seed, "train_mode": train_mode}
+             "seed": seed, "train_mode": train_mode, "attrs": task.attrs or None}
   request = registry.TranslateRequest(**{k: v for k, v in options.items()
                                          if k in spec.translate_options and v is not None})
   registry.check_request(spec, request)
@@ -173,7 +266,9 @@ def translate_task(translator: registry.Translator, state, task: Task) -> list[n
 
   Reads the state only (no training key is drawn, nothing changes); the
   translator's jitted function takes the parameters as an argument, so it
-  compiles once for every state of a run.
+  compiles once for every state of a run. Each input's source labels
+  (`task.labels`, multi-label data) go to the translator with it.
   """
   params = _local(translator.params(state))
-  return [translate_image(translator, params, x) for x in task.inputs]
+  labels = task.labels if task.labels is not None else [None] * len(task.inputs)
+  return [translate_image(translator, params, x, y) for x, y in zip(task.inputs, labels)]
