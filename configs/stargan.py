@@ -20,8 +20,9 @@ Presets (`configs/stargan.py:NAME`):
   celeba_tfds CelebA from a prepared TFDS `celeb_a` (`data.tfds_data_dir`);
   quickstart  the embedded attribute photos (tint warm / cool, dark, faded,
               vignette; held-out photos with the true translation of every
-              label) at 64 px with narrow networks, a run of minutes on 2
-              CPU cores.
+              label) at 32 px with narrow networks (G and D 16 filters, 3
+              residual blocks, 4 strided convs), batch 8, twice the official
+              learning rates, 8,000 iterations (n_critic 5, as the official).
 """
 
 import ml_collections
@@ -103,22 +104,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.source = "embedded"
     c.data.preprocess = "center_crop_resize"
     c.data.center_crop = 0
-    c.data.load_size = 64
-    c.data.crop_size = 64
+    c.data.load_size = 32
+    c.data.crop_size = 32
     c.model.attrs = "Warm_Tint,Cool_Tint,Dark,Faded,Vignette"
     c.model.groups = "Warm_Tint,Cool_Tint"
     c.model.g_conv_dim = 16
     c.model.d_conv_dim = 16
     c.model.g_repeat_num = 3
-    c.model.d_repeat_num = 4
+    c.model.d_repeat_num = 4  # the class head spans the last 2 x 2 map, as at 128 px
     c.batch_size = 8
-    c.num_train_steps = 2000
-    c.optimizer.num_iters_decay = 1000
+    c.optimizer.g_lr = 2e-4  # twice the official rates, for a run of minutes
+    c.optimizer.d_lr = 2e-4
+    c.num_train_steps = 8000  # 1,600 generator updates
+    c.optimizer.num_iters_decay = 4000  # the official decay over the second half
     c.optimizer.lr_update_step = 100
-    c.log_every_steps = 50
-    c.sample_every_steps = 500
-    c.checkpoint_every_steps = 500
-    c.eval_classifier_steps = 400  # about a minute on 2 CPU cores
+    c.log_every_steps = 100
+    c.sample_every_steps = 1000
+    c.checkpoint_every_steps = 1000
+    c.eval_classifier_steps = 400
     return c
   raise ValueError(f"unknown stargan preset {arg!r}; valid: celeba, celeba_tfds, rafd, "
                    "quickstart")

@@ -30,20 +30,24 @@ Cool_Tint, Dark, Faded, Vignette; the two tints are one group (no tint,
 warm or cool, as CelebA's hair colours). `render(clean, s)` applies them
 with strengths s = (s0, s1, s2, s3, s4) in [0, 1] (s = the label for a
 binary label) on x = clean / 255, per pixel, in this order:
-  warm tint  x = x * (1 + s0 * ((1.0, 0.8, 0.45) - 1))    (RGB gains: sepia-like)
-  cool tint  x = x * (1 + s1 * ((0.45, 0.8, 1.0) - 1))    (cyan-like)
+  dark       x = x * (1 - 0.55 s2)
+  vignette   x = x * (1 - s4 * min(1, 0.8 r^2)), r^2 = u^2 + v^2 with u, v
+             evenly spaced from -1 (first column / row) to 1 (last): the
+             centre keeps its value, the corners go to black at full strength
   faded      x = m + (1 - 0.8 s3) * (x - m), m the pixel's channel mean
              (chroma scaled down), then x = 0.5 + (1 - 0.5 s3) * (x - 0.5)
              (contrast lowered towards grey)
-  dark       x = x * (1 - 0.55 s2)
-  vignette   x = x * (1 - 0.85 s4 * r^2 / 2), r^2 = u^2 + v^2 with u, v
-             evenly spaced from -1 (first column / row) to 1 (last), so
-             the centre keeps its value and the corners are scaled by
-             1 - 0.85 s4 (x 0.15 at full strength)
+  warm tint  x = x * (1 + s0 * ((0.8, 0.7, 0.45) - 1)) + s0 * (0.2, 0.12, 0)
+  cool tint  x = x * (1 + s1 * ((0.45, 0.7, 0.8) - 1)) + s1 * (0, 0.12, 0.2)
+             (RGB gains and a colour cast: sepia-like, cyan-like)
 then clipped to [0, 1] and rounded to uint8 (round(255 x)). Every step is a
-per-pixel affine map with a non-zero scale and no gain above 1, so the
-edit is invertible up to rounding, and zero strengths leave the image
-unchanged.
+per-pixel affine map that keeps [0, 1] in [0, 1], invertible wherever its
+scale is not 0 (all but the vignette's corners), up to rounding; zero
+strengths leave the image unchanged. The order keeps every edit visible on
+top of the others: the colour casts come last, so a tint shows on a dark
+image too. Training and test images carry random labels: no tint, warm or
+cool with probability 1/3 each, each binary attribute on with probability
+`BINARY_PRIOR` (0.3).
 """
 
 import os
@@ -67,11 +71,12 @@ EMBEDDED_GROUPS = [[0, 1]]
 EMBEDDED_TRAIN_PHOTOS = ("astronaut", "coffee", "stereo_motorcycle", "hubble_deep_field",
                          "immunohistochemistry", "retina")
 EMBEDDED_TEST_PHOTOS = ("chelsea", "rocket")
-WARM_GAINS = (1.0, 0.8, 0.45)
-COOL_GAINS = (0.45, 0.8, 1.0)
+WARM_GAINS, WARM_CAST = (0.8, 0.7, 0.45), (0.2, 0.12, 0.0)
+COOL_GAINS, COOL_CAST = (0.45, 0.7, 0.8), (0.0, 0.12, 0.2)
 FADE_CHROMA, FADE_CONTRAST = 0.8, 0.5
 DARK_GAIN = 0.55
-VIGNETTE = 0.85
+VIGNETTE = 0.8  # corners (r^2 = 2) black beyond r^2 = 1.25
+BINARY_PRIOR = 0.3
 
 SOURCES = ("embedded", "celeba", "class_folders", "tfds")
 
@@ -304,15 +309,15 @@ def render(clean: np.ndarray, strengths) -> np.ndarray:
   if s.min() < 0.0 or s.max() > 1.0:
     raise ValueError(f"strengths must be in [0, 1], got {s.tolist()}")
   x = np.asarray(clean, np.float64) / 255.0
-  x = x * (1.0 + s[0] * (np.asarray(WARM_GAINS) - 1.0))
-  x = x * (1.0 + s[1] * (np.asarray(COOL_GAINS) - 1.0))
-  m = x.mean(-1, keepdims=True)
-  x = m + (1.0 - FADE_CHROMA * s[3]) * (x - m)
-  x = 0.5 + (1.0 - FADE_CONTRAST * s[3]) * (x - 0.5)
   x = x * (1.0 - DARK_GAIN * s[2])
   h, w = x.shape[:2]
   v, u = np.mgrid[-1:1:h * 1j, -1:1:w * 1j]
-  x = x * (1.0 - VIGNETTE * s[4] * (u**2 + v**2) / 2.0)[..., None]
+  x = x * (1.0 - s[4] * np.minimum(1.0, VIGNETTE * (u**2 + v**2)))[..., None]
+  m = x.mean(-1, keepdims=True)
+  x = m + (1.0 - FADE_CHROMA * s[3]) * (x - m)
+  x = 0.5 + (1.0 - FADE_CONTRAST * s[3]) * (x - 0.5)
+  x = x * (1.0 + s[0] * (np.asarray(WARM_GAINS) - 1.0)) + s[0] * np.asarray(WARM_CAST)
+  x = x * (1.0 + s[1] * (np.asarray(COOL_GAINS) - 1.0)) + s[1] * np.asarray(COOL_CAST)
   return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -322,7 +327,7 @@ class EmbeddedAttributes:
   Crops (`embedded._crops`) of `EMBEDDED_TRAIN_PHOTOS` for split "train", of
   the held-out `EMBEDDED_TEST_PHOTOS` for any other split. Crop i has a fixed
   random label (tint none / warm / cool uniformly, Dark, Faded and Vignette
-  each on with probability 0.5) and `load(i)` = render(clean(i), label(i));
+  each on with probability `BINARY_PRIOR`) and `load(i)` = render(clean(i), label(i));
   `truth(i, target)` is the true translation of image i to label `target`
   (binary or a strength in [0, 1] per attribute). Fixed for a given
   (n, size, split, seed).
@@ -348,7 +353,7 @@ class EmbeddedAttributes:
       rng = np.random.default_rng([split_seed, seed, 1, i])
       tint = int(rng.integers(3))  # 0 none, 1 warm, 2 cool
       labels[i, :2] = (tint == 1, tint == 2)
-      labels[i, 2:] = rng.random(3) < 0.5
+      labels[i, 2:] = rng.random(3) < BINARY_PRIOR
     self.labels = labels
     self.images = [render(c, l) for c, l in zip(self.clean_images, labels)]
 
