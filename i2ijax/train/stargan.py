@@ -139,7 +139,8 @@ def learning_rate_at(config, lr: float, iteration):
   dtype = jnp.dtype(config.model.param_dtype)
   t = jnp.asarray(iteration, jnp.int32)
   start = config.num_train_steps - o.num_iters_decay  # decays follow iterations i + 1 > start
-  first = (start // o.lr_update_step + 1) * o.lr_update_step  # first multiple > start
+  # The first decay follows the first iteration i + 1 > start that is a multiple of lr_update_step.
+  first = max(o.lr_update_step, (start // o.lr_update_step + 1) * o.lr_update_step)
   done = jnp.where(t >= first, (t - first) // o.lr_update_step + 1, 0)  # decays before t
   per = 1.0 / o.num_iters_decay
   if o.lr_policy == "linear":

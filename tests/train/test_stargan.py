@@ -66,6 +66,9 @@ def test_official_decay_ends_at_0999_and_linear_reaches_zero():
   assert lr(101_000) == pytest.approx(1e-4 * 0.99)
   assert lr(150_000) == pytest.approx(1e-4 * 0.5)
   assert lr(200_000) == pytest.approx(0.0, abs=1e-12)
+  # A decay window longer than the run starts at the first update step, as the official loop.
+  c.num_train_steps, c.optimizer.num_iters_decay, c.optimizer.lr_update_step = 300, 1000, 100
+  assert lr(99) == pytest.approx(1e-4) and lr(100) == pytest.approx(1e-4 * 0.9)
 
 
 def test_generator_steps_every_n_critic_iterations_static_or_traced():
