@@ -311,7 +311,7 @@ def test_multi_label_tasks_are_the_single_attribute_changes():
   changed attribute (and, for a tint, the other tint) only, and its truth is the source's
   exact rendering of that target."""
   from i2ijax.data.attributes import attribute_source
-  from i2ijax.train.stargan import parse_attrs
+  from i2ijax.train.stargan import target_values
   c = _stargan_config()
   tasks, domains = evaluation_tasks(c)
   assert [t.name for t in tasks] == ["Warm_Tint=1", "Cool_Tint=1", "Dark=1", "Dark=0",
@@ -326,7 +326,7 @@ def test_multi_label_tasks_are_the_single_attribute_changes():
     assert t.source == f"{source.names[k]}={int(1 - v)}" and set(t.input_domains) == {t.source}
     assert len(domains[t.source]) == len(t.inputs)
     assert len(domains[t.name]) == len(source) - len(t.inputs)
-    fixed = parse_attrs(c, t.attrs)  # what the task's translator sets
+    fixed = target_values(c, t.attrs)  # what the task's translator sets
     for j, i in enumerate(rows):
       np.testing.assert_array_equal(t.inputs[j], source.load(i))
       np.testing.assert_array_equal(t.labels[j], labels[i])

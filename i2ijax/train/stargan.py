@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.data.attributes import single_changes
+from i2ijax.data.attributes import parse_attrs, single_changes
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan import Discriminator, Generator
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
@@ -60,9 +60,7 @@ class StarGANState:
 # ---------------------------------------------------------------- configuration
 def attribute_names(config) -> list[str]:
   """config.model.attrs as a list (a comma-separated string or a sequence of names)."""
-  attrs = config.model.attrs
-  names = [a.strip() for a in attrs.split(",")] if isinstance(attrs, str) else list(attrs)
-  return [a for a in names if a]
+  return parse_attrs(config.model.attrs)
 
 
 def attribute_groups(config) -> list[list[int]]:
@@ -420,7 +418,7 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   return examples, examples.size, image_shapes(config)
 
 
-def parse_attrs(config, attrs) -> dict:
+def target_values(config, attrs) -> dict:
   """{attribute index: value} of `attrs` ("Blond_Hair=1,Male=0" or (name, value) pairs);
   ValueError names an unknown attribute or a value outside [0, 1]."""
   names = attribute_names(config)
@@ -465,7 +463,7 @@ def translator(config, request):
   G, D = nets["G"], nets["D"]
   k_dim = len(attribute_names(config))
   groups, single = attribute_groups(config), bool(config.model.get("single_label", False))
-  fixed = parse_attrs(config, request.attrs) if request.attrs else {}
+  fixed = target_values(config, request.attrs) if request.attrs else {}
   if request.domain is not None:
     if not single:
       raise ValueError(f"--domain is for single-label data; {config.model_name} with "
