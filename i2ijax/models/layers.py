@@ -63,10 +63,10 @@ class Norm(nn.Module):
 
   instance: InstanceNorm2d(affine=False, track_running_stats=False), eps 1e-5,
     biased variance over H and W per sample and channel.
-  batch: BatchNorm2d(affine=True), eps 1e-5, PyTorch momentum 0.1 (flax 0.9);
-    batch statistics when `use_running_average` is False, and then the running
-    variance is updated with the unbiased batch variance, as PyTorch does
-    (`unbiased_running_variance`; flax's own update uses the biased one).
+  batch: BatchNorm2d(affine=True), eps 1e-5, momentum 0.1 (`TorchBatchNorm`):
+    batch statistics when `use_running_average` is False, and then the
+    running variance is updated with the unbiased batch variance, as PyTorch
+    does (`unbiased_running_variance`).
   none: identity.
   """
 
@@ -82,22 +82,51 @@ class Norm(nn.Module):
           epsilon=1e-5, use_bias=False, use_scale=False, dtype=self.dtype,
           param_dtype=self.param_dtype)(x)
     if kind == "batch":
-      bn = nn.BatchNorm(
-          use_running_average=use_running_average, momentum=BATCH_NORM_MOMENTUM, epsilon=1e-5,
-          scale_init=batch_norm_scale_init(), dtype=self.dtype,
-          param_dtype=self.param_dtype, name="BatchNorm_0")
-      updates = not (use_running_average or self.is_initializing()
-                     or not self.is_mutable_collection("batch_stats"))
-      old_var = bn.get_variable("batch_stats", "var") if updates and bn.has_variable(
-          "batch_stats", "var") else None
-      y = bn(x)
-      if old_var is not None:
-        bn.put_variable("batch_stats", "var", unbiased_running_variance(old_var, x))
-      return y
+      return TorchBatchNorm(dtype=self.dtype, param_dtype=self.param_dtype,
+                            name="BatchNorm_0")(x, use_running_average=use_running_average)
     return x
 
 
-# flax's momentum is the weight of the old running average: PyTorch's momentum 0.1.
+class TorchBatchNorm(nn.Module):
+  """`nn.BatchNorm2d(C)` on NHWC: params {scale (N(1, 0.02), the junyanz init), bias},
+  batch_stats {mean (0), var (1)}, all in `param_dtype` (float64 runs keep float64
+  statistics).
+
+  Training mode (`use_running_average=False`): normalise by the batch mean and
+  biased variance over N, H, W (eps 1e-5); when `batch_stats` is mutable,
+  mean <- 0.9 mean + 0.1 batch mean and var <- `unbiased_running_variance`.
+  Eval mode: the running mean and variance normalise. Statistics are reduced
+  in float32 at least.
+  """
+
+  dtype: Dtype = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, use_running_average: bool = False):
+    c = x.shape[-1]
+    scale = self.param("scale", batch_norm_scale_init(), (c,), self.param_dtype)
+    bias = self.param("bias", nn.initializers.zeros, (c,), self.param_dtype)
+    mean_v = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), self.param_dtype))
+    var_v = self.variable("batch_stats", "var", lambda: jnp.ones((c,), self.param_dtype))
+    stat_dtype = jnp.promote_types(jnp.promote_types(x.dtype, self.param_dtype), jnp.float32)
+    xs = x.astype(stat_dtype)
+    axes = tuple(range(x.ndim - 1))
+    if use_running_average:
+      mean, var = mean_v.value.astype(stat_dtype), var_v.value.astype(stat_dtype)
+    else:
+      mean = jnp.mean(xs, axis=axes)
+      var = jnp.mean(jnp.square(xs - mean), axis=axes)
+      if not self.is_initializing() and self.is_mutable_collection("batch_stats"):
+        m = BATCH_NORM_MOMENTUM
+        mean_v.value = (m * mean_v.value + (1 - m) * mean).astype(mean_v.value.dtype)
+        var_v.value = unbiased_running_variance(var_v.value, x)
+    y = (xs - mean) * jax.lax.rsqrt(var + 1e-5)
+    y = y * scale.astype(stat_dtype) + bias.astype(stat_dtype)
+    return y.astype(self.dtype or jnp.promote_types(x.dtype, self.param_dtype))
+
+
+# PyTorch's momentum 0.1: the running averages keep 0.9 of their old value.
 BATCH_NORM_MOMENTUM = 0.9
 
 

@@ -166,3 +166,17 @@ def test_upsample_nearest_copies_each_pixel_into_a_factor_by_factor_block():
     for a in range(f):
       for b in range(f):
         np.testing.assert_array_equal(y[:, a::f, b::f], x)
+
+
+def test_batch_norm_statistics_follow_param_dtype():
+  """Float64 runs keep float64 running statistics (flax's BatchNorm stores them in float32)."""
+  with jax.enable_x64(True):
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 3, 4)), jnp.float64)
+    norm = Norm("batch", param_dtype=jnp.float64)
+    v = norm.init(jax.random.key(0), x)
+    assert {a.dtype for a in jax.tree_util.tree_leaves(v)} == {jnp.dtype("float64")}
+    _, upd = norm.apply(v, x, mutable=["batch_stats"])
+    stats = upd["batch_stats"]["BatchNorm_0"]
+    assert stats["var"].dtype == jnp.float64
+    want = 0.9 + 0.1 * np.asarray(x).reshape(-1, 4).var(0, ddof=1)
+    np.testing.assert_allclose(np.asarray(stats["var"]), want, rtol=1e-14)
