@@ -303,3 +303,21 @@ def instance_normalized_feature_loss(features, target_features, eps: float = 1e-
     var = jnp.var(f, axis=(1, 2), keepdims=True)
     return (f - mean) * jax.lax.rsqrt(var + eps)
   return jnp.mean(jnp.square(normalize(features) - normalize(target_features)))
+
+
+# ---------------------------------------------------------------- feature-space losses
+def mse_loss(x, y):
+  """Mean squared error over every element (PyTorch's `MSELoss()`): E[(x - y)^2]. Both
+  arguments are differentiated; detach a target with `jax.lax.stop_gradient`."""
+  return jnp.mean(jnp.square(x - y))
+
+
+def interpolated_attribute_targets(source, reference, strengths):
+  """HomoInterpGAN's attribute targets of an interpolated feature (Chen et al. 2019; the
+  official `attr_interp`): a1 + v (a2 - a1), per attribute.
+
+  source, reference: [N, K] attribute labels a1, a2 in [0, 1]; strengths:
+  [N, K] the interpolation strength v of each attribute's group. Soft targets
+  for `binary_attribute_loss`.
+  """
+  return source + strengths * (reference - source)

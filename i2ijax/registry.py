@@ -40,6 +40,8 @@ class TranslateRequest:
     train_mode: batch statistics and dropout as in training (the official test default).
     attrs: target attributes "NAME=VALUE,..." (multi-label models; names from
       config.model.attrs); the others keep the source's.
+    strengths: interpolation strengths "GROUP=VALUE,..." towards a reference
+      (HomoInterpGAN; groups of config.model.attrs).
   """
   direction: str = "AtoB"
   domain: int | None = None
@@ -49,12 +51,14 @@ class TranslateRequest:
   interpolate: int = 0
   train_mode: bool = False
   attrs: str = ""
+  strengths: str = ""
 
 
 # Command-line spelling of each request field, for error messages.
 _FLAG = {"direction": "--direction", "domain": "--domain", "seed": "--seed",
          "num_styles": "--num_styles", "references": "--reference",
-         "interpolate": "--interpolate", "train_mode": "--train_mode", "attrs": "--attrs"}
+         "interpolate": "--interpolate", "train_mode": "--train_mode", "attrs": "--attrs",
+         "strengths": "--strengths"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +156,7 @@ MODELS = {
     "pix2pix": "i2ijax.train.pix2pix:SPEC",
     "stargan": "i2ijax.train.stargan:SPEC",
     "stargan_v2": "i2ijax.train.stargan_v2:SPEC",
+    "homointerp": "i2ijax.train.homointerp:SPEC",
     "munit": "i2ijax.train.munit:MUNIT_SPEC",
     "unit": "i2ijax.train.munit:UNIT_SPEC",
 }

@@ -11,6 +11,8 @@ python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT
     [--attrs=Black_Hair=0,Blond_Hair=1,Male=1]      (multi-label models: StarGAN)
 python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --domain=happy
                                                     (single-label multi-label models: RaFD)
+python -m i2ijax.translate --workdir=DIR --input=IMAGES --output=OUT --reference=REF.jpg
+    [--strengths=Smiling=0.5,Young=1 | --interpolate=N]   (HomoInterpGAN)
 
 Loads the newest checkpoint of DIR (or --step) and the config saved beside it,
 and translates every image (a file or all images under a folder) with the
@@ -38,6 +40,12 @@ attribute of a group (e.g. hair colours) that attribute on and the group's
 others off, else the attribute flipped. Models of single-label data (one
 class per image, e.g. RaFD's expressions) take `--domain` = the class, by
 index or by name (config.model.attrs).
+
+HomoInterpGAN moves each input towards one `--reference` image:
+`--strengths=GROUP=V,...` (a group of config.model.attrs, or one of its
+attributes; the others stay 0) gives one output; without it, a strip of
+`--interpolate` (default 5) strengths from 0 to 1 for each attribute group
+alone, the residual branch, then every branch together.
 """
 
 import dataclasses
@@ -117,7 +125,7 @@ def translate_image(translator: registry.Translator, params, image: np.ndarray,
 def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, domain=None,
                  seed: int = 0, reference: str | None = None, num_styles: int = 1,
                  interpolate: int = 0, train_mode: bool = False,
-                 attrs: str = "") -> TranslateRequest:
+                 attrs: str = "", strengths: str = "") -> TranslateRequest:
   """The checked `TranslateRequest` of the command-line options; references stay file paths.
 
   `domain` (an index or a domain name) is looked up for multi-domain data
@@ -137,7 +145,8 @@ def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, d
   refs = tuple(p for p in (reference or "").split(",") if p)
   request = TranslateRequest(direction=direction, domain=domain, seed=seed,
                              num_styles=num_styles, references=refs, interpolate=interpolate,
-                             train_mode=train_mode, attrs=attrs or "")
+                             train_mode=train_mode, attrs=attrs or "",
+                             strengths=strengths or "")
   registry.check_request(spec, request)
   return request
 
@@ -150,7 +159,7 @@ def load_reference(path: str, translator: registry.Translator) -> np.ndarray:
 def make_translator(workdir: str, direction: str = "AtoB", step: int | None = None, *,
                     train_mode: bool = False, domain=None, seed: int = 0,
                     reference: str | None = None, num_styles: int = 1, interpolate: int = 0,
-                    attrs: str = ""):
+                    attrs: str = "", strengths: str = ""):
   """(translate, config, step): `translate(uint8 [H, W, C]) -> [uint8 [H', W', C_out], ...]`.
 
   One output per style (`num_styles` from `seed`, or one per `reference`
@@ -169,7 +178,7 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
   spec = registry.get(config.model_name)
   request = make_request(config, spec, direction, domain=domain, seed=seed, reference=reference,
                          num_styles=num_styles, interpolate=interpolate, train_mode=train_mode,
-                         attrs=attrs)
+                         attrs=attrs, strengths=strengths)
   # Built without references first: bad options fail before the state is read, and the
   # references are prepared as this translator takes its inputs.
   translator = spec.translator(config, dataclasses.replace(request, references=()))
@@ -191,7 +200,7 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
   """Translates the image file or folder `inputs` into `output`; returns the written paths.
 
   `options`: domain, seed, reference, num_styles, interpolate, train_mode,
-  attrs (see `make_translator`).
+  attrs, strengths (see `make_translator`).
   """
   translate, _, _ = make_translator(workdir, direction, step, **options)
   if os.path.isfile(inputs):
@@ -233,6 +242,8 @@ def define_flags() -> None:
   flags.DEFINE_string("attrs", "", "Multi-label models (StarGAN): target attributes "
                       "NAME=VALUE,... (e.g. Black_Hair=0,Blond_Hair=1,Male=1); the others keep "
                       "the input's. Default: one output per single-attribute change.")
+  flags.DEFINE_string("strengths", "", "HomoInterpGAN: interpolation strengths towards "
+                      "--reference, GROUP=VALUE,... (default: a strip per group).")
   flags.DEFINE_integer("seed", 0, "Multimodal models: the seed of the first random style.")
   flags.DEFINE_string("reference", None, "Multimodal models: images whose styles are used "
                       "(reference-guided), comma-separated, one output each (two for "
@@ -250,7 +261,7 @@ def main(argv):
   del argv
   options = dict(domain=FLAGS.domain, seed=FLAGS.seed, reference=FLAGS.reference,
                  num_styles=FLAGS.num_styles, interpolate=FLAGS.interpolate,
-                 train_mode=FLAGS.train_mode, attrs=FLAGS.attrs)
+                 train_mode=FLAGS.train_mode, attrs=FLAGS.attrs, strengths=FLAGS.strengths)
   written = translate_images(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.direction,
                              FLAGS.step, **options)
   logging.info("wrote %d images to %s", len(written), FLAGS.output)

@@ -93,15 +93,30 @@ def tiny_stargan_config(size: int = 32):
   return c
 
 
+def tiny_homointerp_config(size: int = 32):
+  """The HomoInterpGAN quickstart preset shrunk to seconds-per-run networks (n_discrim 2)."""
+  c = load_config("homointerp", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.vgg_width = 2
+  c.model.d_conv_dim = 4
+  c.model.d_downsamples = {32: 0, 64: 1, 128: 2}[size]
+  c.model.n_discrim = 2
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
-                "stargan": tiny_stargan_config}
+                "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
   """A batch of uniform [-1, 1] images (and domain labels) in the layout `model_name` trains on."""
   image = lambda: rng.uniform(-1, 1, (n, size, size, 3)).astype(dtype)
-  if model_name == "stargan":
+  if model_name in ("stargan", "homointerp"):  # the embedded attributes' 5 labels
     return {"x": image(), "label": rng.integers(0, 2, (n, 5)).astype(dtype)}
   if model_name == "stargan_v2":
     label = lambda: rng.integers(0, num_domains, n).astype("int32")

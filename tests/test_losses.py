@@ -234,3 +234,33 @@ def test_instance_normalized_feature_loss():
   norm = lambda x: (x - x.mean((1, 2), keepdims=True)) / np.sqrt(x.var((1, 2), keepdims=True) + 1e-5)
   expect = np.mean((norm(np.asarray(f)) - norm(np.asarray(g))) ** 2)
   assert float(losses.instance_normalized_feature_loss(f, g)) == pytest.approx(expect, rel=1e-5)
+
+
+def test_unit_gradient_penalty_on_a_linear_feature_critic_with_a_vector_output():
+  # HomoInterpGAN: D(F) = [N, 1, 1, 256] scores, unit grad_outputs over all of them. For a
+  # linear critic D(F)_k = <W_k, F>, the gradient of sum_k D_k is sum_k W_k for every sample.
+  rng = np.random.default_rng(3)
+  w = rng.normal(size=(6, 2, 2, 3)) * 0.2  # 6 outputs over a 2 x 2 x 3 feature
+  critic = lambda f: jnp.einsum("nhwc,khwc->nk", f, jnp.asarray(w))[:, None, None, :]
+  f_hat = jnp.asarray(rng.normal(size=(4, 2, 2, 3)))
+  with jax.enable_x64(True):
+    got = float(losses.unit_gradient_penalty(critic, jnp.asarray(f_hat, jnp.float64)))
+  norm = np.linalg.norm(w.sum(0))
+  assert got == pytest.approx((norm - 1.0) ** 2, rel=1e-12)
+  assert 100 * got == pytest.approx(100 * (norm - 1.0) ** 2)  # lambda_gp 100 scales it
+
+
+def test_interpolated_attribute_targets_and_mse():
+  a = jnp.asarray([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+  b = jnp.asarray([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+  v = jnp.asarray([[0.25, 0.25, 1.0], [0.0, 0.0, 0.5]])
+  np.testing.assert_allclose(losses.interpolated_attribute_targets(a, b, v),
+                             [[0.75, 0.25, 1.0], [0.0, 0.0, 0.5]])
+  # Strength 0 keeps the source's labels, 1 takes the reference's.
+  np.testing.assert_array_equal(losses.interpolated_attribute_targets(a, b, jnp.zeros_like(v)), a)
+  np.testing.assert_array_equal(losses.interpolated_attribute_targets(a, b, jnp.ones_like(v)), b)
+  x = jnp.asarray([[1.0, 2.0], [3.0, 4.0]])
+  assert float(losses.mse_loss(x, jnp.zeros_like(x))) == pytest.approx(30.0 / 4)
+  # Soft targets in the summed BCE: -(t log s(z) + (1 - t) log(1 - s(z))) at z = 0 is log 2.
+  assert float(losses.binary_attribute_loss(jnp.zeros((2, 3)), v)) == pytest.approx(
+      3 * math.log(2.0))

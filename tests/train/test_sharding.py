@@ -114,3 +114,13 @@ def test_stargan_one_device_equals_eight_devices_float64_state():
   assert result["n_leaves"] > 40
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result
+
+
+def test_homointerp_one_device_equals_eight_devices_float64_state():
+  # Two iterations at n_discrim 2: Dec, D and KG steps with E and T, then without; the
+  # strengths, reference permutation and penalty alphas are drawn over the global batch.
+  result = run_sharding_worker("homointerp", "float64", 2)
+  assert result["step"] == 2
+  assert result["n_leaves"] > 60
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result

@@ -1,0 +1,555 @@
+"""HomoInterpGAN (Chen et al. 2019): state, one pure train step, sampling grids, translator.
+
+Follows `optimizer/optim_homoInterp.py` of yingcong/HomoInterpGAN
+(`optimize_parameters`). Networks (i2ijax.models.homointerp): encoder E (VGG19
+to relu5_1, fine-tuned), interpolator T, decoder Dec, feature discriminator
+D, knowledge-guidance transform KG, plus a frozen VGG19 (the teacher of the
+knowledge guidance and the perceptual network), which holds the same weights
+as E's initialisation (the official code loads one VGG19 file into all three).
+A batch holds images x [N, H, W, 3] in [-1, 1] and their attributes
+[N, K], the groups' attributes side by side; the networks see x in the
+ImageNet-normalised space (`to_vgg_space`), where every loss is computed.
+
+Iteration t (0-based), with its key folded from the step:
+
+0. draws: strengths v ~ U[0, 1) [N, B] (B = groups + 1 residual branch), a
+   permutation p of the batch (the references), alpha ~ U[0, 1) [N, 1, 1, 1];
+   F = E(x), F_p = F[p], F_i = T(F, F_p, v); soft targets
+   a_i = a + v_g (a[p] - a) per attribute of group g;
+1. Dec step: L_dec = MSE(V(Dec(F)), V(x)) + MSE(Dec(F), x), V the frozen
+   VGG to relu3_1 (the official perceptual loss);
+2. D step: L_D = 100 GP + mean D_real(F_i) - mean D_real(F)
+   + BCE(D_attr(F_i), a), GP = E[(||grad sum D_real(F_hat)|| - 1)^2] at
+   F_hat = alpha F + (1 - alpha) F_i. The released code trains the attribute
+   heads on the *interpolated* features with the *source* labels (the
+   default, `model.d_cls_features = "interpolated"`); the paper's classifier
+   of real features (`"real"`: BCE(D_attr(F), a)) is the named switch;
+3. KG step: L_KG = MSE(KG(F), VGG19_frozen(x)_relu5_1);
+4. when t % n_discrim == 0, E and T against the updated Dec, D and KG:
+   L_ET = -mean D_real(F_i) + BCE(D_attr(F_i), a_i)
+          + MSE(T(F, F_p, 1), F_p) (F, F_p detached) + MSE(Dec(F), x)
+          + MSE(V(Dec(F)), V(x)) + MSE(KG(F), VGG19_frozen(x)_relu5_1).
+
+BCE is the summed binary cross-entropy over all attributes averaged over the
+batch (`losses.binary_attribute_loss`; the official per-group sum). Adam
+1e-4 for every network, beta1 0.5 for E, T and D and PyTorch's default 0.9
+for Dec and KG (beta2 0.999). Dec's BatchNorm runs in training mode: its
+running statistics are updated by the Dec step and by step 4.
+"""
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from i2ijax import losses
+from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
+                                      KnowledgeTransform, Vgg19, VGG19_CONVS,
+                                      VGG19_TORCHVISION_INDEX, from_vgg_space, to_vgg_space)
+from i2ijax.models.layers import torch_default_params
+from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
+from i2ijax.train.common import adam, norm_metrics, precision, validate_batch_and_precision
+
+D_CLS_FEATURES = ("interpolated", "real")
+NETWORKS = ("E", "T", "Dec", "D", "KG")
+
+
+@flax.struct.dataclass
+class HomoInterpState:
+  step: jax.Array
+  params: dict  # {"E", "T", "Dec", "D", "KG"}
+  batch_stats: dict  # {"Dec": BatchNorm running statistics}
+  opt_state: dict  # one Adam state per network
+  vgg: dict  # the frozen VGG19 (knowledge-guidance teacher, perceptual loss)
+
+
+# ---------------------------------------------------------------- configuration
+def attribute_groups(config) -> list[list[tuple[str, bool]]]:
+  """config.model.attrs in the official syntax ("A@B,C": groups split by ",", the
+  attributes of a group by "@", "#" negating an attribute) -> per group a list of
+  (name, negated)."""
+  groups = []
+  for part in str(config.model.attrs).split(","):
+    members = [m.strip() for m in part.split("@")]
+    if not part.strip() or not all(members):
+      raise ValueError(f"config.model.attrs={config.model.attrs!r}: every group (split by ',') "
+                       "must name attributes split by '@', e.g. 'Black_Hair@Blond_Hair,Young'")
+    groups.append([(m[1:], True) if m.startswith("#") else (m, False) for m in members])
+  return groups
+
+
+def group_sizes(config) -> list[int]:
+  return [len(g) for g in attribute_groups(config)]
+
+
+def source_attributes(config) -> list[str]:
+  """The distinct attribute names the data source must provide, in first-use order."""
+  names = []
+  for group in attribute_groups(config):
+    for name, _ in group:
+      if name not in names:
+        names.append(name)
+  return names
+
+
+def num_branches(config) -> int:
+  """One interpolator branch per attribute group plus one residual branch."""
+  return len(attribute_groups(config)) + 1
+
+
+def feature_side(config) -> int:
+  return config.data.crop_size // 16
+
+
+def validate_config(config) -> None:
+  """Raises ValueError naming the config key of any value the model cannot use."""
+  from i2ijax.data.pipeline import validate_data_config
+  m, d, o = config.model, config.data, config.optimizer
+  attribute_groups(config)
+  for key in ("vgg_width", "d_conv_dim", "n_discrim"):
+    if m[key] < 1:
+      raise ValueError(f"config.model.{key}={m[key]!r} must be >= 1")
+  if m.d_downsamples < 0:
+    raise ValueError(f"config.model.d_downsamples={m.d_downsamples!r} must be >= 0")
+  side = 16 * 2 ** (m.d_downsamples + 1)
+  if d.crop_size != side:
+    raise ValueError(f"config.data.crop_size={d.crop_size}: the feature discriminator with "
+                     f"config.model.d_downsamples={m.d_downsamples} takes {side} px images "
+                     f"(a {side // 16} x {side // 16} relu5_1 feature reduced to 1 x 1)")
+  if m.d_cls_features not in D_CLS_FEATURES:
+    raise ValueError(f"config.model.d_cls_features={m.d_cls_features!r} is not one of "
+                     f"{list(D_CLS_FEATURES)}")
+  if m.lambda_gp < 0:
+    raise ValueError(f"config.model.lambda_gp={m.lambda_gp!r} must be >= 0")
+  for key in ("lr", "beta1", "beta1_dec", "beta2"):
+    if not 0 <= o[key] < (1 if key != "lr" else np.inf):
+      raise ValueError(f"config.optimizer.{key}={o[key]!r} is out of range")
+  validate_batch_and_precision(config)
+  if config.batch_size < 2:
+    raise ValueError(f"config.batch_size={config.batch_size} must be >= 2: the references are "
+                     "the batch's images permuted, and the decoder's BatchNorm needs a batch")
+  if d.input_nc != 3 or d.output_nc != 3:
+    raise ValueError("HomoInterpGAN translates RGB images: config.data.input_nc and "
+                     "config.data.output_nc must be 3")
+  validate_data_config(d)
+
+
+def build_models(config) -> dict:
+  validate_config(config)
+  m, dt = config.model, precision(config)
+  c = 8 * m.vgg_width
+  return {"E": Vgg19(m.vgg_width, **dt),
+          "T": Interpolator(num_branches(config), c, **dt),
+          "Dec": Decoder(m.vgg_width, **dt),
+          "D": FeatureDiscriminator(tuple(group_sizes(config)), m.d_conv_dim, m.d_downsamples,
+                                    **dt),
+          "KG": KnowledgeTransform(c, **dt),
+          "V": Vgg19(m.vgg_width, **dt)}
+
+
+def make_optimizers(config) -> dict:
+  """torch.optim.Adam(lr) per network: betas (beta1, beta2) for E, T and D, PyTorch's
+  default (beta1_dec, beta2) for Dec and KG, as the official `_define_optim`."""
+  o = config.optimizer
+  return {n: adam(o.lr, o.beta1_dec if n in ("Dec", "KG") else o.beta1, o.beta2)
+          for n in NETWORKS}
+
+
+# ---------------------------------------------------------------- VGG weights
+def load_vgg19(path: str, width: int, dtype) -> dict:
+  """Vgg19 params from a VGG19 weights file: torchvision's `vgg19` state_dict (keys
+  features.<i>.weight / .bias), the official `vgg19g` file (features_<s>.conv<k>_<j>.*),
+  or an .npz with either key set. Read without torch."""
+  import os
+  from i2ijax.metrics.torch_weights import load_torch_state_dict, torch_to_flax_array
+  if not path or not os.path.exists(path):
+    raise FileNotFoundError(f"VGG19 weights {path!r} not found (config.model.vgg_path)")
+  sd = load_torch_state_dict(path)
+  stage_of = {}
+  from i2ijax.models.homointerp import VGG19_STAGES
+  for s, stage in enumerate(VGG19_STAGES):
+    for layer in stage:
+      if layer != "pool":
+        stage_of[layer[0]] = s + 1
+  params = {}
+  for name in VGG19_CONVS:
+    candidates = (f"features.{VGG19_TORCHVISION_INDEX[name]}", f"features_{stage_of[name]}.{name}",
+                  name)
+    prefix = next((c for c in candidates if f"{c}.weight" in sd and f"{c}.bias" in sd), None)
+    if prefix is None:
+      raise ValueError(f"{path}: no weights for VGG19 {name} (looked for "
+                       f"{', '.join(c + '.weight' for c in candidates)})")
+    w = np.asarray(sd[f"{prefix}.weight"])
+    params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w), dtype),
+                    "bias": jnp.asarray(np.asarray(sd[f"{prefix}.bias"]), dtype)}
+  expected = jax.eval_shape(lambda: Vgg19(width).init(jax.random.key(0),
+                                                      jnp.zeros((1, 16, 16, 3))))["params"]
+  for name in VGG19_CONVS:
+    if params[name]["kernel"].shape != expected[name]["kernel"].shape:
+      raise ValueError(f"{path}: {name} has kernel shape {params[name]['kernel'].shape} (HWIO), "
+                       f"config.model.vgg_width={width} needs {expected[name]['kernel'].shape}")
+  return params
+
+
+# ---------------------------------------------------------------- state
+def create_state(config, key, image_shapes, dataset_size: int) -> HomoInterpState:
+  """Fresh networks with PyTorch's default initialisation, E from the VGG19 file of
+  config.model.vgg_path (else He-normal, `Vgg19`), their Adam states, and the frozen
+  VGG19 (a copy of E's initial weights)."""
+  del dataset_size
+  nets = build_models(config)
+  dtype = jnp.dtype(config.model.param_dtype)
+  x = jnp.zeros((2, *image_shapes["x"]), dtype)
+  side, c = image_shapes["x"][0] // 16, 8 * config.model.vgg_width
+  f = jnp.zeros((2, side, side, c), dtype)
+  keys = jax.random.split(key, 2 * len(NETWORKS))
+  variables = {
+      "E": nets["E"].init(keys[0], x),
+      "T": nets["T"].init(keys[1], f, f, jnp.zeros((2, num_branches(config)), dtype)),
+      "Dec": nets["Dec"].init(keys[2], f),
+      "D": nets["D"].init(keys[3], f),
+      "KG": nets["KG"].init(keys[4], f),
+  }
+  params = {n: torch_default_params(variables[n]["params"], keys[5 + i])
+            for i, n in enumerate(NETWORKS) if n != "E"}
+  params["E"] = (load_vgg19(config.model.vgg_path, config.model.vgg_width, dtype)
+                 if config.model.vgg_path else variables["E"]["params"])
+  opts = make_optimizers(config)
+  return HomoInterpState(step=jnp.zeros((), jnp.int32), params=params,
+                         batch_stats={"Dec": variables["Dec"]["batch_stats"]},
+                         opt_state={n: opts[n].init(params[n]) for n in NETWORKS},
+                         vgg=jax.tree.map(jnp.copy, params["E"]))
+
+
+# ---------------------------------------------------------------- losses
+def perceptual_loss(vgg, image, target):
+  """The official `perceptural_loss`: MSE(V(image), V(target)) with V the frozen VGG19 to
+  relu3_1; no gradient through the target. image, target [N, H, W, 3] in the
+  ImageNet-normalised space."""
+  v1 = Vgg19(stages=1, width=vgg["conv1_1"]["kernel"].shape[-1])
+  f_image, = v1.apply({"params": vgg}, image)
+  f_target, = v1.apply({"params": vgg}, target)
+  return losses.mse_loss(f_image, jax.lax.stop_gradient(f_target))
+
+
+def strengths_per_attribute(config, v):
+  """v [N, B] (branch strengths) -> [N, K]: each attribute takes its group's strength."""
+  index = [g for g, size in enumerate(group_sizes(config)) for _ in range(size)]
+  return v[:, jnp.asarray(index)]
+
+
+def draw(config, key, n: int, dtype) -> dict:
+  """The step's random numbers, named as in the official optimizer:
+  {"v": [N, B] U[0, 1), "perm": int [N], "alpha": [N, 1, 1, 1] U[0, 1)}."""
+  kv, kp, ka = jax.random.split(key, 3)
+  return {"v": jax.random.uniform(kv, (n, num_branches(config)), dtype),
+          "perm": jax.random.permutation(kp, n),
+          "alpha": jax.random.uniform(ka, (n, 1, 1, 1), dtype)}
+
+
+def encoder_updates(config, step: int) -> bool:
+  """Whether E and T are updated in iteration `step` (0-based): step % n_discrim == 0,
+  the official `global_step % n_discrim` (`ModelSpec.step_phase`)."""
+  return int(step) % config.model.n_discrim == 0
+
+
+def make_train_step(config, dataset_size: int):
+  """Returns the pure step `(state, batch, rng, draws=None, phase=None) -> (state, metrics)`.
+
+  batch: {"x": [N, H, W, 3] in [-1, 1], "label": [N, K]}. `rng` is the run's
+  base key; the step uses `fold_in(rng, state.step)`. `draws` (tests)
+  replaces the random numbers (`draw`). `phase` (static,
+  `encoder_updates(config, state.step)`) selects step 4 at compile time;
+  without it the step uses `lax.cond`.
+  """
+  del dataset_size
+  nets, m = build_models(config), config.model
+  E, T, Dec, D, KG, V = (nets[k] for k in ("E", "T", "Dec", "D", "KG", "V"))
+  dtype = jnp.dtype(m.param_dtype)
+  opts = make_optimizers(config)
+  n_branch = num_branches(config)
+
+  def update(name, params, opt_state, grads):
+    updates, opt_state = opts[name].update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  def decode(p, stats, f):
+    y, upd = Dec.apply({"params": p, "batch_stats": stats}, f, train=True, mutable=["batch_stats"])
+    return y, upd["batch_stats"]
+
+  def attr_logits(d_params, f):
+    real, attrs = D.apply({"params": d_params}, f)
+    return real, jnp.concatenate(attrs, axis=-1)
+
+  def dec_loss(p, stats, vgg, feat, x):
+    out, stats = decode(p, stats, feat)
+    per = perceptual_loss(vgg, out, x)
+    mse = losses.mse_loss(out, x)
+    return per + mse, ({"dec_per": per, "dec_mse": mse}, stats)
+
+  def d_loss(p, feat, feat_interp, alpha, labels):
+    real_score, real_attr = attr_logits(p, feat)
+    fake_score, fake_attr = attr_logits(p, feat_interp)
+    f_hat = losses.interpolate_samples(feat, feat_interp, alpha)
+    gp = m.lambda_gp * losses.unit_gradient_penalty(lambda f: D.apply({"params": p}, f)[0], f_hat)
+    gan = jnp.mean(fake_score) - jnp.mean(real_score)
+    cls_logits = fake_attr if m.d_cls_features == "interpolated" else real_attr
+    cls = losses.binary_attribute_loss(cls_logits, labels)
+    return gp + gan + cls, {"discrim_gp": gp, "discrim_gan": gan, "discrim_cls": cls}
+
+  def kg_loss(p, feat, teacher):
+    return losses.mse_loss(KG.apply({"params": p}, feat), teacher)
+
+  def enc_int_loss(pet, params, stats, vgg, x, teacher, v, perm, targets):
+    feat = E.apply({"params": pet["E"]}, x)[-1]
+    feat_perm = feat[perm]
+    feat_interp = T.apply({"params": pet["T"]}, feat, feat_perm, v)
+    score, attrs = attr_logits(params["D"], feat_interp)
+    gan = -jnp.mean(score)
+    cls = losses.binary_attribute_loss(attrs, jax.lax.stop_gradient(targets))
+    fd, fpd = jax.lax.stop_gradient(feat), jax.lax.stop_gradient(feat_perm)
+    all_ = losses.mse_loss(T.apply({"params": pet["T"]}, fd, fpd, jnp.ones_like(v)), fpd)
+    out, stats = decode(params["Dec"], stats, feat)
+    mse = losses.mse_loss(out, x)
+    per = perceptual_loss(vgg, out, x)
+    kg = losses.mse_loss(KG.apply({"params": params["KG"]}, feat), teacher)
+    total = gan + cls + all_ + mse + per + kg
+    return total, ({"enc_int_gan": gan, "enc_int_cls": cls, "enc_int_all": all_,
+                    "enc_int_mse": mse, "enc_int_per": per, "enc_int_KG": kg}, stats)
+
+  def train_step(state: HomoInterpState, batch, rng, draws=None, phase=None):
+    x = to_vgg_space(batch["x"].astype(dtype))
+    labels = batch["label"].astype(dtype)
+    n = x.shape[0]
+    if draws is None:
+      draws = draw(config, jax.random.fold_in(rng, state.step), n, dtype)
+    elif set(draws) != {"v", "perm", "alpha"}:
+      raise ValueError("draws: the homointerp step draws {'v', 'perm', 'alpha'}")
+    v, perm = draws["v"].astype(dtype), draws["perm"]
+    if v.shape != (n, n_branch):
+      raise ValueError(f"draws['v'] must be [{n}, {n_branch}], got {v.shape}")
+    targets = losses.interpolated_attribute_targets(labels, labels[perm],
+                                                    strengths_per_attribute(config, v))
+    params, opt_state = dict(state.params), dict(state.opt_state)
+    feat = E.apply({"params": params["E"]}, x)[-1]
+    feat_interp = T.apply({"params": params["T"]}, feat, feat[perm], v)
+    feat, feat_interp = jax.lax.stop_gradient(feat), jax.lax.stop_gradient(feat_interp)
+    teacher = V.apply({"params": state.vgg}, x)[-1]
+    metrics = {}
+
+    # 1. Decoder.
+    (dec_total, (terms, stats)), grads = jax.value_and_grad(dec_loss, has_aux=True)(
+        params["Dec"], state.batch_stats["Dec"], state.vgg, feat, x)
+    params["Dec"], opt_state["Dec"] = update("Dec", params["Dec"], opt_state["Dec"], grads)
+    metrics.update({"dec": dec_total, **terms})
+    all_grads = {"Dec": grads}
+
+    # 2. Feature discriminator.
+    (d_total, terms), grads = jax.value_and_grad(d_loss, has_aux=True)(
+        params["D"], feat, feat_interp, draws["alpha"].astype(dtype), labels)
+    params["D"], opt_state["D"] = update("D", params["D"], opt_state["D"], grads)
+    metrics.update({"discrim": d_total, **terms})
+    all_grads["D"] = grads
+
+    # 3. Knowledge-guidance transform.
+    kg_total, grads = jax.value_and_grad(kg_loss)(params["KG"], feat, teacher)
+    params["KG"], opt_state["KG"] = update("KG", params["KG"], opt_state["KG"], grads)
+    metrics["KGTransform"] = kg_total
+    all_grads["KG"] = grads
+
+    # 4. Encoder and interpolator, every n_discrim iterations.
+    def et_step(args):
+      pet, opts_et, stats = args
+      (total, (terms, stats)), g = jax.value_and_grad(enc_int_loss, has_aux=True)(
+          pet, params, stats, state.vgg, x, teacher, v, perm, targets)
+      new_e, oe = update("E", pet["E"], opts_et["E"], g["E"])
+      new_t, ot = update("T", pet["T"], opts_et["T"], g["T"])
+      return ({"E": new_e, "T": new_t}, {"E": oe, "T": ot}, stats), {
+          "enc_int": total, **terms, "E_grad_norm": optax.tree.norm(g["E"]),
+          "T_grad_norm": optax.tree.norm(g["T"])}
+
+    def no_et_step(args):
+      zero = jnp.zeros((), jnp.promote_types(dtype, jnp.float32))
+      names = ("enc_int", "enc_int_gan", "enc_int_cls", "enc_int_all", "enc_int_mse",
+               "enc_int_per", "enc_int_KG", "E_grad_norm", "T_grad_norm")
+      return args, {k: zero for k in names}
+
+    args = ({"E": params["E"], "T": params["T"]}, {"E": opt_state["E"], "T": opt_state["T"]},
+            stats)
+    if phase is not None:
+      args, et_metrics = (et_step if phase else no_et_step)(args)
+    else:
+      args, et_metrics = jax.lax.cond(state.step % m.n_discrim == 0, et_step, no_et_step, args)
+    pet, opts_et, stats = args
+    params["E"], params["T"] = pet["E"], pet["T"]
+    opt_state["E"], opt_state["T"] = opts_et["E"], opts_et["T"]
+    metrics.update(et_metrics)
+    metrics.update(norm_metrics(all_grads, {k: params[k] for k in ("E", "T", "Dec", "D")}))
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              batch_stats={"Dec": stats})
+    return new_state, metrics
+
+  return train_step
+
+
+# ---------------------------------------------------------------- sampling and translation
+def interpolate_images(nets, params, dec_stats, x, ref, v):
+  """Dec(T(E(x), E(ref), v)) with the decoder's running statistics (the official test's
+  eval mode): x, ref [N, H, W, 3] in [-1, 1], v [N, B] -> [N, H, W, 3] on the [-1, 1]
+  scale, clipped."""
+  xv, rv = to_vgg_space(x), to_vgg_space(ref)
+  f1 = nets["E"].apply({"params": params["E"]}, xv)[-1]
+  f2 = nets["E"].apply({"params": params["E"]}, rv)[-1]
+  f = nets["T"].apply({"params": params["T"]}, f1, f2, v.astype(f1.dtype))
+  y = nets["Dec"].apply({"params": params["Dec"], "batch_stats": dec_stats}, f, train=False)
+  return jnp.clip(from_vgg_space(y), -1.0, 1.0)
+
+
+def strip_strengths(config, steps: int) -> np.ndarray:
+  """[B + 1, steps, B]: for each branch b the strengths 0 .. 1 of branch b alone (the
+  official `interp_test` rows), then every branch together (its last row)."""
+  b = num_branches(config)
+  ts = np.linspace(0.0, 1.0, steps)
+  out = np.zeros((b + 1, steps, b), np.float32)
+  for i in range(b):
+    out[i, :, i] = ts
+  out[b] = ts[:, None]
+  return out
+
+
+def branch_names(config) -> list[str]:
+  return ["@".join(("#" if neg else "") + n for n, neg in g)
+          for g in attribute_groups(config)] + ["residual"]
+
+
+def make_sample_fn(config):
+  """`(state, batch, rng) -> {"strips": [N, B + 1, 5, H, W, 3]}`: for each source image
+  (reference: the next image of the batch), the source, the outputs at strengths 0,
+  0.5, 1 of each branch alone and of all branches, then the reference, as the
+  official `interp_test` sample map."""
+  nets = build_models(config)
+  grid = strip_strengths(config, 3)
+
+  def sample(state: HomoInterpState, batch, rng):
+    del rng
+    x = batch["x"]
+    n = x.shape[0]
+    ref = jnp.roll(x, -1, axis=0)
+    rows, s, b = grid.shape
+    v = jnp.broadcast_to(jnp.asarray(grid, x.dtype), (n, rows, s, b)).reshape(-1, b)
+    xs = jnp.repeat(x, rows * s, axis=0)
+    rs = jnp.repeat(ref, rows * s, axis=0)
+    out = interpolate_images(nets, state.params, state.batch_stats["Dec"], xs, rs, v)
+    out = out.reshape(n, rows, s, *x.shape[1:])
+    src = jnp.broadcast_to(x[:, None, None], (n, rows, 1, *x.shape[1:]))
+    refs = jnp.broadcast_to(ref[:, None, None], (n, rows, 1, *x.shape[1:]))
+    return {"strips": jnp.concatenate([src, out, refs], axis=2)}
+
+  return sample
+
+
+def sample_grids(config, images: dict) -> dict:
+  """{"strips": one row per (source, branch): source, strengths 0 / 0.5 / 1, reference}."""
+  block = np.asarray(images["strips"])
+  n, rows = block.shape[:2]
+  names = branch_names(config) + ["all"]
+  labels = [f"#{i} {names[r]}" for i in range(n) for r in range(rows)]
+  return {"strips": block_grid(block.reshape(n * rows, *block.shape[2:]), labels,
+                               ["source", "v=0", "v=0.5", "v=1", "reference"])}
+
+
+def image_shapes(config) -> dict:
+  size = config.data.crop_size
+  return {"x": (size, size, 3)}
+
+
+def make_examples(config, split: str = "train", seed: int | None = None):
+  """(example function, dataset size, image shapes): images with the attributes of
+  config.model.attrs, group by group ("#" attributes negated)."""
+  from i2ijax.data.attributes import attribute_source
+  from i2ijax.data.pipeline import MultiLabelExamples, make_transform
+  names = source_attributes(config)
+  source = attribute_source(config.data, split, names)
+  columns, negate = [], []
+  for group in attribute_groups(config):
+    for name, neg in group:
+      columns.append(source.names.index(name))
+      negate.append(neg)
+  columns, negate = np.asarray(columns), np.asarray(negate)
+  data = config.data
+  if split != "train":
+    data = data.copy_and_resolve_references()
+    data.flip = False
+  examples = MultiLabelExamples(source, transform=make_transform(data),
+                                seed=config.seed if seed is None else seed)
+
+  def example(g: int) -> dict:
+    out = examples(g)
+    label = out["label"][columns]
+    out["label"] = np.where(negate, 1.0 - label, label).astype(np.float32)
+    return out
+
+  return example, examples.size, image_shapes(config)
+
+
+def parse_strengths(config, text: str) -> np.ndarray:
+  """"GROUP=V,..." (GROUP a group of config.model.attrs as written, e.g. "Black_Hair@Blond_Hair",
+  any one of its attributes, or "residual") -> strengths [B]; unnamed branches 0."""
+  names = branch_names(config)
+  groups = attribute_groups(config)
+  v = np.zeros((len(names),), np.float32)
+  for part in text.split(","):
+    if not part.strip():
+      continue
+    if "=" not in part:
+      raise ValueError(f"--strengths item {part!r} must be GROUP=VALUE, e.g. {names[0]}=0.5")
+    key, value = (s.strip() for s in part.split("=", 1))
+    index = names.index(key) if key in names else next(
+        (g for g, members in enumerate(groups) if key in [n for n, _ in members]), None)
+    if index is None:
+      raise ValueError(f"--strengths: unknown group {key!r}; the branches: {names}")
+    try:
+      v[index] = float(value)
+    except ValueError:
+      raise ValueError(f"--strengths {key}={value!r}: the value must be a number") from None
+  return v
+
+
+def translator(config, request):
+  """Interpolates each input towards `request.references[0]`: with `request.strengths`
+  one output at those branch strengths, otherwise a strip per branch (and one of every
+  branch together) of `request.interpolate` (default 5) strengths from 0 to 1."""
+  if len(request.references) > 1:
+    raise ValueError(f"homointerp translates towards one reference image, got "
+                     f"{len(request.references)} (--reference)")
+  nets = build_models(config)
+  size = config.data.crop_size
+  ref = None
+  if request.references:
+    ref = jnp.asarray(request.references[0], jnp.float32)
+    ref = jax.image.resize(ref, (size, size, ref.shape[-1]), "bilinear")[None]
+  if request.strengths:
+    grid = parse_strengths(config, request.strengths)[None]
+  else:
+    grid = strip_strengths(config, request.interpolate or 5).reshape(-1, num_branches(config))
+
+  def apply(p, x):
+    if ref is None:
+      raise ValueError("homointerp translates towards a reference image: give --reference=IMAGE")
+    k = grid.shape[0]
+    xs = jnp.repeat(x, k, axis=0)
+    rs = jnp.broadcast_to(ref.astype(x.dtype), xs.shape)
+    return interpolate_images(nets, p, p["batch_stats"], xs, rs, jnp.asarray(grid, x.dtype))
+
+  params = lambda state: {**state.params, "batch_stats": state.batch_stats["Dec"]}
+  return Translator(jax.jit(apply), params, 3, 3, grid.shape[0], size=size)
+
+
+SPEC = ModelSpec(
+    name="homointerp", data_kind=DataKind.MULTI_LABEL, validate_config=validate_config,
+    make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
+    make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
+    translator=translator, translate_options=frozenset({"references", "strengths", "interpolate"}),
+    directions=(), multimodal=False, translate_example="--reference=IMAGE --strengths=<GROUP>=0.5",
+    step_phase=encoder_updates)

@@ -1,0 +1,142 @@
+"""HomoInterpGAN train step: the 5-iteration schedule, resume, samples, translate, config errors."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2ijax import registry
+from i2ijax.registry import TranslateRequest
+from i2ijax.train import homointerp
+from i2ijax.train.loop import phase_args
+from i2ijax.translate import load_state, translate_images
+from tests.helpers import (assert_same_states, grid_body, load_config, random_batch, short_run,
+                           tiny_homointerp_config, train_straight_and_resumed)
+
+
+def _moved(before, after) -> bool:
+  return any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in zip(
+      jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+
+
+def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_traced():
+  with jax.enable_x64(True):
+    c = tiny_homointerp_config()
+    c.model.n_discrim = 5
+    c.model.param_dtype = "float64"
+    rng = np.random.default_rng(0)
+    batches = [random_batch("homointerp", 2, 32, rng, "float64") for _ in range(6)]
+    state = homointerp.create_state(c, jax.random.key(0), homointerp.image_shapes(c), 8)
+    spec = registry.get("homointerp")
+    static = jax.jit(homointerp.make_train_step(c, 8), static_argnames=("phase",))
+    traced = jax.jit(homointerp.make_train_step(c, 8))
+    s_static, s_traced = state, state
+    for i, b in enumerate(batches):
+      before = s_static.params
+      (phase,) = phase_args(spec, c, i)
+      s_static, m = static(s_static, b, jax.random.key(1), phase=phase)
+      s_traced, _ = traced(s_traced, b, jax.random.key(1))
+      assert phase == (i % 5 == 0), i  # the official `global_step % n_discrim == 0`
+      for net in ("E", "T"):
+        assert _moved(before[net], s_static.params[net]) == phase, (i, net)
+      for net in ("Dec", "D", "KG"):
+        assert _moved(before[net], s_static.params[net]), (i, net)
+      assert (float(m["enc_int"]) != 0.0) == phase
+      for a, b2 in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b2), rtol=1e-9, atol=1e-12)
+    counts = {n: int(s_static.opt_state[n][0].count) for n in homointerp.NETWORKS}
+    assert counts == {"E": 2, "T": 2, "Dec": 6, "D": 6, "KG": 6}
+    # The frozen VGG19 never moves and is E's initial copy.
+    for a, b2 in zip(jax.tree_util.tree_leaves(state.params["E"]),
+                     jax.tree_util.tree_leaves(s_static.vgg)):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b2))
+
+
+def test_attribute_groups_and_labels_follow_the_official_syntax():
+  c = load_config("homointerp")
+  groups = homointerp.attribute_groups(c)
+  assert [len(g) for g in groups] == [2, 5, 4, 3, 1]
+  assert homointerp.num_branches(c) == 6
+  c.model.attrs = "Smiling@#No_Beard,Young"
+  assert homointerp.attribute_groups(c) == [[("Smiling", False), ("No_Beard", True)],
+                                            [("Young", False)]]
+  v = jnp.asarray([[0.25, 0.5, 1.0]])
+  np.testing.assert_allclose(homointerp.strengths_per_attribute(c, v), [[0.25, 0.25, 0.5]])
+  # The quickstart: the embedded attributes, tints one group; labels in group order.
+  q = load_config("homointerp", "quickstart")
+  q.data.embedded_images = 8
+  example, size, shapes = homointerp.make_examples(q)
+  assert size == 8 and shapes == {"x": (32, 32, 3)}
+  from i2ijax.data.attributes import EmbeddedAttributes
+  src = EmbeddedAttributes(8, 32, "train")
+  labels = sorted(tuple(example(g)["label"]) for g in range(8))
+  assert labels == sorted(tuple(src.label(i)) for i in range(8))
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("model.attrs", "A@,B", "every group"),
+    ("model.d_downsamples", 2, "takes 128 px images"),
+    ("model.d_cls_features", "both", "d_cls_features"),
+    ("batch_size", 1, "batch_size=1"),
+])
+def test_bad_config_values_are_named(key, value, match):
+  c = tiny_homointerp_config()
+  section, _, name = key.rpartition(".")
+  (c[section] if section else c)[name] = value
+  with pytest.raises(ValueError, match=match):
+    homointerp.validate_config(c)
+
+
+def _loop_config(steps):
+  return short_run(tiny_homointerp_config(32), steps)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  return train_straight_and_resumed(_loop_config, tmp_path_factory.mktemp("hi"), 4, 2)
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(runs):
+  assert runs["first_half"] == ["2"]
+  assert {"discrim_gp", "enc_int_all", "KGTransform", "dec_per"} <= set(runs["metrics"])
+  assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 60
+
+
+@pytest.mark.slow
+def test_sample_grid_shows_a_strip_per_branch(runs):
+  files = sorted(os.listdir(os.path.join(runs["straight"], "samples")))
+  assert files == ["strips_step_00000004.png"]
+  grid = np.asarray(Image.open(os.path.join(runs["straight"], "samples", files[0])))
+  # 2 sources x (4 groups + residual + all) rows; source, v = 0 / 0.5 / 1, reference.
+  grid_body(grid, 2 * 6, 5)
+
+
+@pytest.mark.slow
+def test_translate_towards_a_reference(runs, tmp_path):
+  wd = runs["straight"]
+  rng = np.random.default_rng(0)
+  for name in ("a", "ref"):
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+  src, ref = str(tmp_path / "a.png"), str(tmp_path / "ref.png")
+  (one,) = translate_images(wd, src, str(tmp_path / "one"), reference=ref,
+                            strengths="Dark=0.5,Warm_Tint@Cool_Tint=1")
+  strips = translate_images(wd, src, str(tmp_path / "strips"), reference=ref, interpolate=3)
+  assert len(strips) == 6 * 3  # 4 groups + residual + all, 3 strengths each
+  read = lambda p: np.asarray(Image.open(p))
+  assert read(one).shape == (32, 32, 3)
+  # Strength 0 of every strip is the reconstruction of the input itself.
+  for k in (3, 6, 9):
+    np.testing.assert_array_equal(read(strips[0]), read(strips[k]))
+  config = _loop_config(4)
+  np.testing.assert_array_equal(
+      homointerp.parse_strengths(config, "Dark=0.5,Warm_Tint@Cool_Tint=1"), [1, 0.5, 0, 0, 0])
+  with pytest.raises(ValueError, match="unknown group 'Nope'"):
+    homointerp.parse_strengths(config, "Nope=1")
+  with pytest.raises(ValueError, match="give --reference"):
+    tr = homointerp.translator(config, TranslateRequest())
+    _, state = load_state(wd, config)
+    tr.apply(tr.params(state), jnp.zeros((1, 32, 32, 3)))
