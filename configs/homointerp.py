@@ -17,8 +17,10 @@ resized to 128 (the official crop's 15-pixel sideways offset and its
 orientation flips are not reproduced), no random flip.
 Presets (`configs/homointerp.py:NAME`):
   quickstart  the embedded attribute photos (tint warm@cool, dark, faded,
-              vignette, with their true strengths) at 32 px with a VGG19 of
-              width 8 and no strided discriminator convs.
+              vignette, with their true strengths) at 64 px with a VGG19 of
+              width 16 (a 128 x 4 x 4 relu5_1 feature), a feature
+              discriminator of width 64 with one strided conv, batch 8,
+              3,000 iterations.
 """
 
 import ml_collections
@@ -81,12 +83,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "quickstart":
     c.data.source = "embedded"
     c.data.center_crop = 0
-    c.data.load_size = 32
-    c.data.crop_size = 32
+    c.data.load_size = 64
+    c.data.crop_size = 64
     c.model.attrs = "Warm_Tint@Cool_Tint,Dark,Faded,Vignette"
-    c.model.vgg_width = 8
-    c.model.d_conv_dim = 32
-    c.model.d_downsamples = 0
+    c.model.vgg_width = 16
+    c.model.d_conv_dim = 64
+    c.model.d_downsamples = 1
     c.batch_size = 8
     c.num_train_steps = 3000
     c.log_every_steps = 100

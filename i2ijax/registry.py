@@ -131,6 +131,10 @@ class ModelSpec:
     `phase=` keyword (`loop.compile_model`, `loop.phase_args`); the step must
     also work without it (traced, e.g. with `lax.cond`, which XLA:CPU runs
     several times slower than a static branch).
+  evaluate(config, state, split) -> {"tasks": {name: {"model": {metric:
+    value}, "baseline_input": {...}, ...}}, "mean": {...}}, or None: the
+    model's own evaluation, replacing its data kind's tasks in
+    `evaluate_workdir` (HomoInterpGAN's interpolation strengths).
   """
   name: str
   data_kind: DataKind
@@ -148,6 +152,7 @@ class ModelSpec:
   input_multiple: Callable = lambda config: 1
   translate_example: str = "--direction=AtoB"
   step_phase: Callable | None = None
+  evaluate: Callable | None = None
 
 
 # One line per model: config.model_name -> "module:attribute" of its ModelSpec.

@@ -23,8 +23,9 @@ def report_scalars(report: dict) -> dict:
   for name, group in groups.items():
     for key, value in group.get("model", {}).items():
       out[f"{prefix}/{name}/{key}"] = float(value)
-    for key, value in group.get("baseline_input", {}).items():
-      out[f"{prefix}/{name}/baseline_{key}"] = float(value)
+    for base in ("baseline_input", "baseline_blend"):
+      for key, value in group.get(base, {}).items():
+        out[f"{prefix}/{name}/{base.replace('_input', '')}_{key}"] = float(value)
   return out
 
 
@@ -52,8 +53,21 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
   in DIR/attribute_classifier/).
   """
   import jax
+  from i2ijax import registry
   from i2ijax.checkpoint import load_config, load_state
   config = load_config(workdir)
+  own = registry.get(config.model_name).evaluate
+  if own is not None:  # the model's own tasks (`ModelSpec.evaluate`)
+    _, state = load_state(workdir, config, step)
+    step = int(state.step)
+    report = {"workdir": workdir, "model_name": config.model_name, "split": split, "step": step,
+              "mode": "eval", **own(config, state, split)}
+    name = report_path(workdir, split, step, train_mode)
+    if jax.process_index() == 0:
+      write_json(report, name + ".json")
+    if write_scalars:
+      _write_scalars(workdir, step, report_scalars(report))
+    return report
   evaluator = Evaluator(config, split, num_styles=num_styles, train_mode=train_mode,
                         inception_weights=inception_weights, lpips_backbone=lpips_backbone,
                         lpips_heads=lpips_heads, lpips_net=lpips_net, workdir=workdir)
@@ -112,19 +126,22 @@ def summary(report: dict) -> str:
       if key in report:
         lines.append(f"{label:16s} {report[key]['psnr']:10.3f} {report[key]['ssim']:8.4f}")
     return "\n".join(lines)
-  lines = [f"{'task':24s} {'metric':20s} {'model':>10s} {'baseline':>10s}"]
   groups = dict(report["tasks"])
   if "mean" in report:
     groups["mean"] = report["mean"]
+  blend = any("baseline_blend" in g for g in groups.values())
+  lines = [f"{'task':24s} {'metric':20s} {'model':>10s} {'baseline':>10s}"
+           + (f" {'blend':>10s}" if blend else "")]
   for name, group in groups.items():
     label = name
     if "source" in group:
       label += f" ({group['images']}x{group['outputs_per_image']})"
-    base = group.get("baseline_input", {})
+    base, mix = group.get("baseline_input", {}), group.get("baseline_blend", {})
     for metric in METRICS:
       if metric in group.get("model", {}):
         b = f"{base[metric]:10.4f}" if metric in base else f"{'-':>10s}"
-        lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}")
+        m = (f" {mix[metric]:10.4f}" if metric in mix else f" {'-':>10s}") if blend else ""
+        lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}{m}")
         label = ""
   if "classifier" in report:
     c = report["classifier"]

@@ -87,6 +87,17 @@ def validate_batch_and_precision(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} is not one of {list(valid)}")
 
 
+def validate_rgb_data(config, model: str) -> None:
+  """config.data must give RGB images in and out (input_nc = output_nc = 3) and be a valid
+  preprocessing setting; ValueError names the keys."""
+  from i2ijax.data.pipeline import validate_data_config
+  d = config.data
+  if d.input_nc != 3 or d.output_nc != 3:
+    raise ValueError(f"{model} translates RGB images: config.data.input_nc and "
+                     f"config.data.output_nc must be 3")
+  validate_data_config(d)
+
+
 def precision(config) -> dict:
   """Module dtype keywords from config.model: {"dtype": compute, "param_dtype": storage}.
 

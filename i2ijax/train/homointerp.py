@@ -49,7 +49,8 @@ from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolato
                                       VGG19_TORCHVISION_INDEX, from_vgg_space, to_vgg_space)
 from i2ijax.models.layers import torch_default_params
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
-from i2ijax.train.common import adam, norm_metrics, precision, validate_batch_and_precision
+from i2ijax.train.common import (adam, norm_metrics, precision, validate_batch_and_precision,
+                                 validate_rgb_data)
 
 D_CLS_FEATURES = ("interpolated", "real")
 NETWORKS = ("E", "T", "Dec", "D", "KG")
@@ -104,7 +105,6 @@ def feature_side(config) -> int:
 
 def validate_config(config) -> None:
   """Raises ValueError naming the config key of any value the model cannot use."""
-  from i2ijax.data.pipeline import validate_data_config
   m, d, o = config.model, config.data, config.optimizer
   attribute_groups(config)
   for key in ("vgg_width", "d_conv_dim", "n_discrim"):
@@ -129,10 +129,7 @@ def validate_config(config) -> None:
   if config.batch_size < 2:
     raise ValueError(f"config.batch_size={config.batch_size} must be >= 2: the references are "
                      "the batch's images permuted, and the decoder's BatchNorm needs a batch")
-  if d.input_nc != 3 or d.output_nc != 3:
-    raise ValueError("HomoInterpGAN translates RGB images: config.data.input_nc and "
-                     "config.data.output_nc must be 3")
-  validate_data_config(d)
+  validate_rgb_data(config, "HomoInterpGAN")
 
 
 def build_models(config) -> dict:
@@ -546,10 +543,71 @@ def translator(config, request):
   return Translator(jax.jit(apply), params, 3, 3, grid.shape[0], size=size)
 
 
+# ---------------------------------------------------------------- evaluation
+EVAL_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def evaluate_interpolation(config, state, split: str = "test", strengths=EVAL_STRENGTHS) -> dict:
+  """The interpolation tasks of the embedded attribute photos (`ModelSpec.evaluate`).
+
+  Each held-out image i (split `split`) is moved towards the reference
+  image i + 1 (cyclically; pairs with equal labels, which have nothing to
+  interpolate, are left out) with strength v on every attribute branch (the
+  residual branch at 0, so the content stays the source's), for each v of
+  `strengths`: task "v=<v>". The truth is the source's clean crop rendered
+  with the interpolated labels a_i + v (a_ref - a_i) (`EmbeddedAttributes.truth`,
+  continuous strengths). Scores: PSNR/SSIM (uint8) of the outputs ("model"),
+  of the source image ("baseline_input") and of the pixel blend
+  round((1 - v) source + v reference) ("baseline_blend") against the truth,
+  and their means over the strengths v > 0 ("mean"; at v = 0 the truth is the
+  source itself, whose PSNR is infinite). The decoder normalises with
+  its running statistics (the official test's eval mode).
+  """
+  from i2ijax.data.attributes import EmbeddedAttributes, attribute_source
+  from i2ijax.data.images import to_uint8
+  from i2ijax.evaluate.scoring import score
+  source = attribute_source(config.data, split, source_attributes(config))
+  if not isinstance(source, EmbeddedAttributes):
+    raise ValueError(f"homointerp is scored against the true interpolation, which only the "
+                     f"embedded attribute photos have (config.data.source="
+                     f"{config.data.source!r}); train on data.source='embedded'")
+  nets = build_models(config)
+  n = len(source)
+  images = np.stack([source.load(i) for i in range(n)])
+  labels = np.stack([source.label(i) for i in range(n)])
+  refs = np.roll(np.arange(n), -1)
+  keep = np.flatnonzero(np.any(labels != labels[refs], axis=1))
+  images_all = images
+  images, refs = images[keep], refs[keep]
+  n = len(keep)
+  x = jnp.asarray(images, jnp.float32) / 127.5 - 1.0
+  x_ref = jnp.asarray(images_all[refs], jnp.float32) / 127.5 - 1.0
+  run = jax.jit(lambda p, stats, a, b, v: interpolate_images(nets, p, stats, a, b, v))
+  tasks = {}
+  for v in strengths:
+    branches = np.full((n, num_branches(config)), v, np.float32)
+    branches[:, -1] = 0.0  # the residual branch: the content stays the source's
+    out = to_uint8(np.asarray(run(state.params, state.batch_stats["Dec"], x, x_ref,
+                                  jnp.asarray(branches))))
+    truths = [source.truth(int(i), labels[i] + v * (labels[r] - labels[i]))
+              for i, r in zip(keep, refs)]
+    blend = [to_uint8(((1 - v) * images[k].astype(np.float64) + v * images_all[r]) / 127.5 - 1)
+             for k, r in enumerate(refs)]
+    pick = lambda r: {"psnr": r["psnr"], "ssim": r["ssim"]}
+    tasks[f"v={v:g}"] = {"images": n, "outputs_per_image": 1,
+                         "model": pick(score(list(out), truths)),
+                         "baseline_input": pick(score(list(images), truths)),
+                         "baseline_blend": pick(score(blend, truths))}
+  moved = [t for v, t in zip(strengths, tasks.values()) if v > 0]
+  mean = {key: {m: float(np.mean([t[key][m] for t in moved])) for m in ("psnr", "ssim")}
+          for key in ("model", "baseline_input", "baseline_blend")}
+  return {"images": n, "tasks": tasks, "mean": mean}
+
+
 SPEC = ModelSpec(
     name="homointerp", data_kind=DataKind.MULTI_LABEL, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, translate_options=frozenset({"references", "strengths", "interpolate"}),
     directions=(), multimodal=False, translate_example="--reference=IMAGE --strengths=<GROUP>=0.5",
-    step_phase=encoder_updates)
+    step_phase=encoder_updates, evaluate=evaluate_interpolation)

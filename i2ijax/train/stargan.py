@@ -44,7 +44,8 @@ from i2ijax.data.attributes import parse_attrs, single_changes
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan import Discriminator, Generator
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
-from i2ijax.train.common import adam, norm_metrics, precision, validate_batch_and_precision
+from i2ijax.train.common import (adam, norm_metrics, precision, validate_batch_and_precision,
+                                 validate_rgb_data)
 
 LR_POLICIES = ("official", "linear")
 
@@ -82,7 +83,6 @@ def attribute_groups(config) -> list[list[int]]:
 
 def validate_config(config) -> None:
   """Raises ValueError naming the config key of any value the model cannot use."""
-  from i2ijax.data.pipeline import validate_data_config
   m, d = config.model, config.data
   names = attribute_names(config)
   if len(names) < 1 or len(set(names)) != len(names):
@@ -106,10 +106,7 @@ def validate_config(config) -> None:
     if o[key] < 1:
       raise ValueError(f"config.optimizer.{key}={o[key]!r} must be >= 1")
   validate_batch_and_precision(config)
-  if d.input_nc != 3 or d.output_nc != 3:
-    raise ValueError("StarGAN translates RGB images: config.data.input_nc and "
-                     "config.data.output_nc must be 3")
-  validate_data_config(d)
+  validate_rgb_data(config, "StarGAN")
 
 
 def build_models(config) -> dict:

@@ -38,7 +38,7 @@ from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
 from i2ijax.train.common import (make_optimizer, norm_metrics, precision,
-                                 validate_batch_and_precision)
+                                 validate_batch_and_precision, validate_rgb_data)
 
 NETWORKS = ("G", "F", "E", "D")
 EMA_NETWORKS = ("G", "F", "E")
@@ -55,7 +55,6 @@ class StarGANv2State:
 
 def validate_config(config) -> None:
   """Raises ValueError naming the config key of any value the model cannot use."""
-  from i2ijax.data.pipeline import validate_data_config
   m, d = config.model, config.data
   size = d.crop_size
   if size < 16 or size & (size - 1):
@@ -72,10 +71,7 @@ def validate_config(config) -> None:
   if not 0.0 <= m.ema_beta <= 1.0:
     raise ValueError(f"config.model.ema_beta={m.ema_beta!r} must be in [0, 1]")
   validate_batch_and_precision(config)
-  if d.input_nc != 3 or d.output_nc != 3:
-    raise ValueError("StarGAN v2 translates RGB images: config.data.input_nc and "
-                     "config.data.output_nc must be 3")
-  validate_data_config(d)
+  validate_rgb_data(config, "StarGAN v2")
 
 
 def build_models(config) -> dict:

@@ -69,9 +69,9 @@ def test_attribute_groups_and_labels_follow_the_official_syntax():
   q = load_config("homointerp", "quickstart")
   q.data.embedded_images = 8
   example, size, shapes = homointerp.make_examples(q)
-  assert size == 8 and shapes == {"x": (32, 32, 3)}
+  assert size == 8 and shapes == {"x": (64, 64, 3)}
   from i2ijax.data.attributes import EmbeddedAttributes
-  src = EmbeddedAttributes(8, 32, "train")
+  src = EmbeddedAttributes(8, 64, "train")
   labels = sorted(tuple(example(g)["label"]) for g in range(8))
   assert labels == sorted(tuple(src.label(i)) for i in range(8))
 
@@ -140,3 +140,22 @@ def test_translate_towards_a_reference(runs, tmp_path):
     tr = homointerp.translator(config, TranslateRequest())
     _, state = load_state(wd, config)
     tr.apply(tr.params(state), jnp.zeros((1, 32, 32, 3)))
+
+
+@pytest.mark.slow
+def test_evaluate_scores_each_strength_against_the_true_interpolation(runs):
+  from i2ijax.evaluate import evaluate_workdir, summary
+  report = evaluate_workdir(runs["straight"])
+  assert list(report["tasks"]) == ["v=0", "v=0.25", "v=0.5", "v=0.75", "v=1"]
+  tasks = report["tasks"]
+  # At v = 0 the truth is the source itself; the blend then is the source too.
+  assert tasks["v=0"]["baseline_input"]["psnr"] == float("inf")
+  assert tasks["v=0"]["baseline_blend"]["psnr"] == float("inf")
+  # Moving further towards the reference's attributes takes the source further from the truth.
+  src = [tasks[f"v={v}"]["baseline_input"]["psnr"] for v in ("0.25", "0.5", "0.75", "1")]
+  assert src == sorted(src, reverse=True)
+  assert all(np.isfinite(t["model"]["psnr"]) for t in tasks.values())
+  assert report["mean"]["model"]["psnr"] == pytest.approx(
+      np.mean([tasks[f"v={v}"]["model"]["psnr"] for v in ("0.25", "0.5", "0.75", "1")]))
+  assert "blend" in summary(report)
+  assert os.path.exists(os.path.join(runs["straight"], "eval", "test_step4.json"))
