@@ -27,6 +27,12 @@ class PeriodicEvaluation:
     if self.every < 0:
       raise ValueError(f"config.eval_every_steps={self.every} must be >= 0 (0: no evaluation)")
     self.workdir = workdir
+    from i2ijax import registry
+    own = registry.get(config.model_name).evaluate
+    if own is not None:  # the model's own tasks (`ModelSpec.evaluate`)
+      self.evaluator = lambda state: {"model_name": config.model_name, "split": "test",
+                                      "mode": "eval", **own(config, state, "test")}
+      return
     self.evaluator = Evaluator(
         config, "test", num_styles=int(config.get("eval_num_styles", 10)),
         inception_weights=config.get("eval_inception_weights", "") or None,

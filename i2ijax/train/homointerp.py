@@ -257,8 +257,9 @@ def make_train_step(config, dataset_size: int):
   batch: {"x": [N, H, W, 3] in [-1, 1], "label": [N, K]}. `rng` is the run's
   base key; the step uses `fold_in(rng, state.step)`. `draws` (tests)
   replaces the random numbers (`draw`). `phase` (static,
-  `encoder_updates(config, state.step)`) selects step 4 at compile time;
-  without it the step uses `lax.cond`.
+  `encoder_updates(config, state.step)`) selects step 4 at compile time
+  (iterations without it report no E/T metrics); without it the step uses
+  `lax.cond` and reports zeros for them.
   """
   del dataset_size
   nets, m = build_models(config), config.model
@@ -374,8 +375,8 @@ def make_train_step(config, dataset_size: int):
 
     args = ({"E": params["E"], "T": params["T"]}, {"E": opt_state["E"], "T": opt_state["T"]},
             stats)
-    if phase is not None:
-      args, et_metrics = (et_step if phase else no_et_step)(args)
+    if phase is not None:  # static; iterations without the E/T update report no E/T terms
+      args, et_metrics = et_step(args) if phase else (args, {})
     else:
       args, et_metrics = jax.lax.cond(state.step % m.n_discrim == 0, et_step, no_et_step, args)
     pet, opts_et, stats = args

@@ -262,8 +262,11 @@ class FiniteMonitor:
     self.pending = []
 
   def mean_and_clear(self) -> dict:
+    """The mean of each metric over the steps that reported it since the last call (a model
+    with static phases reports a network's losses only in the steps that update it)."""
     self.check()
-    out = {k: float(np.mean([m[k] for m in self.checked])) for k in self.checked[0]}
+    keys = list(dict.fromkeys(k for m in self.checked for k in m))
+    out = {k: float(np.mean([m[k] for m in self.checked if k in m])) for k in keys}
     self.checked = []
     return out
 

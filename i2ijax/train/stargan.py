@@ -279,7 +279,9 @@ def make_train_step(config, dataset_size: int):
   numbers, named as in the official solver: {"perm": int [N] (rand_idx),
   "alpha": [N, 1, 1, 1]} (joint training: a list of them, one per dataset).
   `phase` (static, `generator_updates(config, state.step)`) picks the branch
-  of step 3 at compile time; without it the step picks it with `lax.cond`.
+  of step 3 at compile time, and iterations without a G update report no G
+  metrics; without it the step picks the branch with `lax.cond` and reports
+  zeros for them.
   """
   del dataset_size
   nets, hp = build_models(config), config.model
@@ -323,7 +325,8 @@ def make_train_step(config, dataset_size: int):
 
     args = (params["G"], opt_state["G"], g_stats)
     if phase is not None:  # static: the loop compiles each branch (`generator_updates`)
-      args, g_metrics = (g_step if phase else no_g_step)(args)
+      # Without a G update there are no G losses to report (the logged means skip the step).
+      args, g_metrics = g_step(args) if phase else (args, {})
     else:
       args, g_metrics = jax.lax.cond((state.step + 1) % hp.n_critic == 0, g_step, no_g_step, args)
     params["G"], opt_state["G"], g_stats = args

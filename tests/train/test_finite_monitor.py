@@ -14,6 +14,17 @@ def test_finite_metrics_are_averaged_and_cleared():
   assert monitor.pending == [] and monitor.checked == []
 
 
+def test_a_metric_is_averaged_over_the_steps_that_report_it():
+  # Static phases: StarGAN's G losses exist only in the iterations that update G.
+  monitor = FiniteMonitor(lambda: None, "/run/checkpoints")
+  for step in range(1, 11):
+    metrics = {"D": np.float32(step)}
+    if step % 5 == 0:
+      metrics["G"] = np.float32(10.0 * step)
+    monitor.add(step, metrics)
+  assert monitor.mean_and_clear() == {"D": 5.5, "G": 75.0}  # not diluted by the D-only steps
+
+
 def test_non_finite_value_names_the_step_the_term_and_the_newest_checkpoint():
   monitor = FiniteMonitor(lambda: 400, "/run/checkpoints")
   monitor.add(401, {"G": np.float32(1.0), "D": np.float32(2.0)})

@@ -1,5 +1,6 @@
 """HomoInterpGAN train step: the 5-iteration schedule, resume, samples, translate, config errors."""
 
+import json
 import os
 
 import jax
@@ -22,6 +23,7 @@ def _moved(before, after) -> bool:
       jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
 
 
+@pytest.mark.slow
 def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_traced():
   with jax.enable_x64(True):
     c = tiny_homointerp_config()
@@ -44,7 +46,7 @@ def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_trac
         assert _moved(before[net], s_static.params[net]) == phase, (i, net)
       for net in ("Dec", "D", "KG"):
         assert _moved(before[net], s_static.params[net]), (i, net)
-      assert (float(m["enc_int"]) != 0.0) == phase
+      assert ("enc_int" in m) == phase
       for a, b2 in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b2), rtol=1e-9, atol=1e-12)
     counts = {n: int(s_static.opt_state[n][0].count) for n in homointerp.NETWORKS}
@@ -91,7 +93,9 @@ def test_bad_config_values_are_named(key, value, match):
 
 
 def _loop_config(steps):
-  return short_run(tiny_homointerp_config(32), steps)
+  c = short_run(tiny_homointerp_config(32), steps)
+  c.eval_every_steps = 4  # the periodic evaluation runs the model's own tasks
+  return c
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +108,8 @@ def test_resume_equals_uninterrupted(runs):
   assert runs["first_half"] == ["2"]
   assert {"discrim_gp", "enc_int_all", "KGTransform", "dec_per"} <= set(runs["metrics"])
   assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 60
+  with open(os.path.join(runs["straight"], "eval", "test_step4.json")) as f:
+    assert list(json.load(f)["tasks"]) == ["v=0", "v=0.25", "v=0.5", "v=0.75", "v=1"]
 
 
 @pytest.mark.slow

@@ -96,7 +96,7 @@ def _check_generator_steps():
     moved = any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in zip(
         jax.tree_util.tree_leaves(g_before), jax.tree_util.tree_leaves(s_static.params["G"])))
     assert moved == ((i + 1) % 3 == 0) == phase, i
-    assert (float(m["G_loss"]) != 0.0) == phase
+    assert ("G_loss" in m) == phase  # no G losses are reported without a G update
     for a, b in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-12)
   # D steps every iteration; G's Adam counted one step (iteration 3).
