@@ -386,6 +386,19 @@ def parse_attrs(attrs) -> list[str]:
   return [str(a).strip() for a in attrs if str(a).strip()]
 
 
+def name_value_pairs(text: str, flag: str, example: str) -> list[tuple[str, str]]:
+  """"NAME=VALUE,..." (a command-line list such as --attrs) -> [(name, value)] as stripped
+  strings; ValueError names `flag` and shows `example` for an item without "="."""
+  pairs = []
+  for part in text.split(","):
+    if part.strip():
+      if "=" not in part:
+        raise ValueError(f"{flag} item {part!r} must be {example}")
+      name, value = part.split("=", 1)
+      pairs.append((name.strip(), value.strip()))
+  return pairs
+
+
 def attribute_source(data_config, split: str = "train", attrs=None):
   """The attribute source of `data_config.source` for `split`:
 

@@ -2,7 +2,7 @@
 
 from absl import logging
 
-from i2ijax.evaluate.reports import report_path, report_scalars, write_json
+from i2ijax.evaluate.reports import own_report, report_path, report_scalars, write_json
 from i2ijax.evaluate.scoring import Evaluator
 
 
@@ -28,10 +28,8 @@ class PeriodicEvaluation:
       raise ValueError(f"config.eval_every_steps={self.every} must be >= 0 (0: no evaluation)")
     self.workdir = workdir
     from i2ijax import registry
-    own = registry.get(config.model_name).evaluate
-    if own is not None:  # the model's own tasks (`ModelSpec.evaluate`)
-      self.evaluator = lambda state: {"model_name": config.model_name, "split": "test",
-                                      "mode": "eval", **own(config, state, "test")}
+    if registry.get(config.model_name).evaluate is not None:  # the model's own tasks
+      self.evaluator = lambda state: own_report(config, state, "test")
       return
     self.evaluator = Evaluator(
         config, "test", num_styles=int(config.get("eval_num_styles", 10)),

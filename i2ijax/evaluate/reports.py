@@ -29,6 +29,15 @@ def report_scalars(report: dict) -> dict:
   return out
 
 
+def own_report(config, state, split: str) -> dict:
+  """The report of a model's own evaluation (`ModelSpec.evaluate`), with the fields every
+  report has (model_name, split, mode)."""
+  from i2ijax import registry
+  evaluate = registry.get(config.model_name).evaluate
+  return {"model_name": config.model_name, "split": split, "mode": "eval",
+          **evaluate(config, state, split)}
+
+
 def report_path(workdir: str, split: str, step: int, train_mode: bool = False) -> str:
   """DIR/eval/{split}_step{N}[_train_mode] (without the .json extension)."""
   suffix = "_train_mode" if train_mode else ""
@@ -56,12 +65,10 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
   from i2ijax import registry
   from i2ijax.checkpoint import load_config, load_state
   config = load_config(workdir)
-  own = registry.get(config.model_name).evaluate
-  if own is not None:  # the model's own tasks (`ModelSpec.evaluate`)
+  if registry.get(config.model_name).evaluate is not None:  # the model's own tasks
     _, state = load_state(workdir, config, step)
     step = int(state.step)
-    report = {"workdir": workdir, "model_name": config.model_name, "split": split, "step": step,
-              "mode": "eval", **own(config, state, split)}
+    report = {"workdir": workdir, "step": step, **own_report(config, state, split)}
     name = report_path(workdir, split, step, train_mode)
     if jax.process_index() == 0:
       write_json(report, name + ".json")

@@ -37,6 +37,8 @@ for Dec and KG (beta2 0.999). Dec's BatchNorm runs in training mode: its
 running statistics are updated by the Dec step and by step 4.
 """
 
+import os
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -44,8 +46,10 @@ import numpy as np
 import optax
 
 from i2ijax import losses
+from i2ijax.data.attributes import name_value_pairs
+from i2ijax.metrics.torch_weights import load_torch_state_dict, torch_to_flax_array
 from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
-                                      KnowledgeTransform, Vgg19, VGG19_CONVS,
+                                      KnowledgeTransform, Vgg19, VGG19_CONVS, VGG19_STAGES,
                                       VGG19_TORCHVISION_INDEX, from_vgg_space, to_vgg_space)
 from i2ijax.models.layers import torch_default_params
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
@@ -158,17 +162,11 @@ def load_vgg19(path: str, width: int, dtype) -> dict:
   """Vgg19 params from a VGG19 weights file: torchvision's `vgg19` state_dict (keys
   features.<i>.weight / .bias), the official `vgg19g` file (features_<s>.conv<k>_<j>.*),
   or an .npz with either key set. Read without torch."""
-  import os
-  from i2ijax.metrics.torch_weights import load_torch_state_dict, torch_to_flax_array
   if not path or not os.path.exists(path):
     raise FileNotFoundError(f"VGG19 weights {path!r} not found (config.model.vgg_path)")
   sd = load_torch_state_dict(path)
-  stage_of = {}
-  from i2ijax.models.homointerp import VGG19_STAGES
-  for s, stage in enumerate(VGG19_STAGES):
-    for layer in stage:
-      if layer != "pool":
-        stage_of[layer[0]] = s + 1
+  stage_of = {layer[0]: s + 1 for s, stage in enumerate(VGG19_STAGES)
+              for layer in stage if layer != "pool"}
   params = {}
   for name in VGG19_CONVS:
     candidates = (f"features.{VGG19_TORCHVISION_INDEX[name]}", f"features_{stage_of[name]}.{name}",
@@ -225,8 +223,8 @@ def perceptual_loss(vgg, image, target):
   relu3_1; no gradient through the target. image, target [N, H, W, 3] in the
   ImageNet-normalised space."""
   v1 = Vgg19(stages=1, width=vgg["conv1_1"]["kernel"].shape[-1])
-  f_image, = v1.apply({"params": vgg}, image)
-  f_target, = v1.apply({"params": vgg}, target)
+  feats, = v1.apply({"params": vgg}, jnp.concatenate([image, target]))  # one call for both
+  f_image, f_target = jnp.split(feats, 2)
   return losses.mse_loss(f_image, jax.lax.stop_gradient(f_target))
 
 
@@ -497,12 +495,7 @@ def parse_strengths(config, text: str) -> np.ndarray:
   names = branch_names(config)
   groups = attribute_groups(config)
   v = np.zeros((len(names),), np.float32)
-  for part in text.split(","):
-    if not part.strip():
-      continue
-    if "=" not in part:
-      raise ValueError(f"--strengths item {part!r} must be GROUP=VALUE, e.g. {names[0]}=0.5")
-    key, value = (s.strip() for s in part.split("=", 1))
+  for key, value in name_value_pairs(text, "--strengths", f"GROUP=VALUE, e.g. {names[0]}=0.5"):
     index = names.index(key) if key in names else next(
         (g for g, members in enumerate(groups) if key in [n for n, _ in members]), None)
     if index is None:

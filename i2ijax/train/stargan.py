@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.data.attributes import parse_attrs, single_changes
+from i2ijax.data.attributes import name_value_pairs, parse_attrs, single_changes
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan import Discriminator, Generator
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
@@ -422,16 +422,8 @@ def target_values(config, attrs) -> dict:
   """{attribute index: value} of `attrs` ("Blond_Hair=1,Male=0" or (name, value) pairs);
   ValueError names an unknown attribute or a value outside [0, 1]."""
   names = attribute_names(config)
-  pairs = []
-  if isinstance(attrs, str):
-    for part in attrs.split(","):
-      if part.strip():
-        if "=" not in part:
-          raise ValueError(f"--attrs item {part!r} must be NAME=VALUE, e.g. {names[0]}=1")
-        name, value = part.split("=", 1)
-        pairs.append((name.strip(), value.strip()))
-  else:
-    pairs = list(attrs)
+  pairs = (name_value_pairs(attrs, "--attrs", f"NAME=VALUE, e.g. {names[0]}=1")
+           if isinstance(attrs, str) else list(attrs))
   out = {}
   for name, value in pairs:
     if name not in names:
