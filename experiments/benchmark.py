@@ -226,7 +226,7 @@ def bench_one(spec, config, n_devices, args) -> dict:
   example = make_batch()
   # One compilation per static phase of a cycle of iterations (StarGAN: D-only and D + G).
   t0 = time.perf_counter()
-  cycle = [phase_args(spec, config, i) for i in range(max(1, config.model.get("n_critic", 1)))]
+  cycle = phase_cycle(spec, config)
   compiled = {}
   for kw in cycle:
     if repr(kw) not in compiled:
@@ -262,6 +262,15 @@ def bench_one(spec, config, n_devices, args) -> dict:
           "gflop": flops / 1e9, "xla_gflop": xla_flops / 1e9,
           "mfu": flops / step_s / (peak * n_devices) if peak else None,
           "mem_gib": mem, "mem_kind": mem_kind}
+
+
+def phase_cycle(spec, config, horizon: int = 120) -> list:
+  """The `phase_args` of the shortest cycle of iterations that repeats over the first
+  `horizon` iterations (StarGAN's n_critic, HomoInterpGAN's n_discrim; [()] without phases)."""
+  phases = [phase_args(spec, config, i) for i in range(horizon)]
+  period = next(p for p in range(1, horizon + 1)
+                if all(phases[i] == phases[i % p] for i in range(horizon)))
+  return phases[:period]
 
 
 def official_pairs_per_s(args, checkout, model_name, size, batch) -> float | None:
