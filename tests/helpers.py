@@ -102,7 +102,7 @@ def tiny_homointerp_config(size: int = 32):
   c.data.prefetch = 1
   c.model.vgg_width = 2
   c.model.d_conv_dim = 4
-  c.model.d_downsamples = {32: 0, 64: 1, 128: 2}[size]
+  c.model.d_downsamples = {32: 2, 64: 3, 128: 4}[size]  # the quickstart's relu3_1: size / 4
   c.model.n_discrim = 2
   c.batch_size = 2
   return c

@@ -211,9 +211,36 @@ def resize_short_side(image: np.ndarray, size: int, resample: int = Image.BILINE
   return resize(image, int(size * h / w), size, resample)
 
 
+def crop_offset_replicate(image: np.ndarray, size: int, offset) -> np.ndarray:
+  """HomoInterpGAN's `util.center_crop(img, (size, size), bias=offset)`: the size x size
+  window at rows (H - size) // 2 + offset[0] and columns (W - size) // 2 + offset[1],
+  the image's edge pixels repeated where the window leaves it (cv2.BORDER_REPLICATE
+  padding of |offset| on each side)."""
+  h, w = image.shape[:2]
+  dy, dx = (int(o) for o in offset)
+  top, left = (h - size) // 2 + dy, (w - size) // 2 + dx
+  rows = np.clip(np.arange(top, top + size), 0, h - 1)
+  cols = np.clip(np.arange(left, left + size), 0, w - 1)
+  if top < -abs(dy) or left < -abs(dx) or top + size > h + abs(dy) or left + size > w + abs(dx):
+    raise ValueError(f"a {size}x{size} crop offset by {(dy, dx)} does not fit a {h}x{w} image "
+                     "padded by the offset (config.data.center_crop, center_crop_offset)")
+  return image[rows][:, cols]
+
+
+def stretch_to_full_range(image: np.ndarray) -> np.ndarray:
+  """scipy.misc.imresize's conversion of a float32 image (`bytescale`): uint8 values v ->
+  uint8 floor((v - min) * (255 / (max - min)) + 0.5), in float32 as there, min and max over
+  the whole image (a constant image becomes 0)."""
+  x = image.astype(np.float32)
+  lo, hi = x.min(), x.max()
+  scale = np.float32(255.0 / (float(hi - lo) or 1.0))
+  return (np.clip((x - lo) * scale, 0, 255) + np.float32(0.5)).astype(np.uint8)
+
+
 def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_size: int,
                crop_size: int, flip: bool, randcrop_prob: float = 0.5,
-               center_crop: int = 0) -> np.ndarray:
+               center_crop: int = 0, center_crop_offset=(0, 0),
+               stretch: bool = False) -> np.ndarray:
   """The official training transforms: uint8 [H, W, C] -> float32 [h, w, C] in [-1, 1].
 
   pix2pix / CycleGAN (`get_transform`):
@@ -240,6 +267,12 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
       and a non-square image) its centre crop_size x crop_size is kept. An
       image smaller than `center_crop` in a side is an error (CenterCrop
       would pad it with black instead). The output is crop_size x crop_size.
+      A non-zero `center_crop_offset` (rows, columns) places the crop as
+      HomoInterpGAN does instead (`crop_offset_replicate`: CelebA 160 with
+      (0, 15), 15 columns right of the floor-halved centre, edge columns
+      repeated where it leaves the image). `stretch` then stretches the
+      crop's values to 0..255 before the resize (`stretch_to_full_range`),
+      as HomoInterpGAN's scipy.misc.imresize of a float image does.
   Then (except center_crop_resize, flipped first) a horizontal flip with
   probability 0.5 if `flip`, and x / 127.5 - 1 (Normalize(0.5, 0.5)).
   """
@@ -251,7 +284,10 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
       if h < center_crop or w < center_crop:
         raise ValueError(f"a {h}x{w} image is smaller than config.data.center_crop="
                          f"{center_crop} (the centre crop of preprocess=center_crop_resize)")
-      image = crop_center(image, center_crop, center_crop)
+      image = (crop_offset_replicate(image, center_crop, center_crop_offset)
+               if any(center_crop_offset) else crop_center(image, center_crop, center_crop))
+    if stretch:
+      image = stretch_to_full_range(image)
     image = resize_short_side(image, crop_size)
     image = crop_center(image, crop_size, crop_size)
     return image.astype(np.float32) / 127.5 - 1.0

@@ -163,7 +163,9 @@ def make_transform(data_config) -> Callable:
     return preprocess(image, rng, mode=data_config.preprocess, load_size=data_config.load_size,
                       crop_size=data_config.crop_size, flip=data_config.flip,
                       randcrop_prob=data_config.get("randcrop_prob", 0.5),
-                      center_crop=data_config.get("center_crop", 0))
+                      center_crop=data_config.get("center_crop", 0),
+                      center_crop_offset=tuple(data_config.get("center_crop_offset", (0, 0))),
+                      stretch=data_config.get("stretch", False))
   return transform
 
 
@@ -187,6 +189,9 @@ def validate_data_config(d) -> None:
   center_crop = d.get("center_crop", 0)
   if center_crop < 0:
     raise ValueError(f"config.data.center_crop={center_crop} must be >= 0 (0: no centre crop)")
+  offset = tuple(d.get("center_crop_offset", (0, 0)))
+  if len(offset) != 2 or not all(isinstance(o, int) for o in offset):
+    raise ValueError(f"config.data.center_crop_offset={offset!r} must be two ints (rows, columns)")
 
 
 class Batches:

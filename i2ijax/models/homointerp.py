@@ -19,6 +19,8 @@ and its decoder returns that space (no output activation).
   branch: 6 x 7,079,424 at five groups.
 * `Decoder` (`decoder`, v1): 3x3 convs with BatchNorm and ReLU, four nearest
   x2 upsamplings, 512 -> 3 with no output activation: 6,201,603.
+  Shallower encoders (`Vgg19.stages` < 3, a small-scale option of this
+  library, not of the official code) pair with `Decoder.upsamplings` = stages + 1.
 * `FeatureDiscriminator` (`discrim`): 1x1 conv -> IN -> LReLU 0.2, two 4x4
   stride-2 convs (each IN -> LReLU 0.2), a 2x2 conv (the trunk, 256
   channels); a 1x1 realness head of 256 outputs and one 1x1 attribute head per
@@ -52,6 +54,10 @@ VGG19_STAGES = (
     (("conv4_2", 8), ("conv4_3", 8), ("conv4_4", 8), "pool", ("conv5_1", 8)),
 )
 VGG19_CONVS = tuple(layer[0] for stage in VGG19_STAGES for layer in stage if layer != "pool")
+# Each stage's output (relu3_1, relu4_1, relu5_1): channels as a multiple of the width, and the
+# image-to-feature stride.
+VGG19_STAGE_CHANNELS = (4, 8, 8)
+VGG19_STAGE_STRIDES = (4, 8, 16)
 VGG19_TORCHVISION_INDEX = dict(zip(VGG19_CONVS, (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28)))
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -139,24 +145,38 @@ class Interpolator(nn.Module):
     return feat1 + total
 
 
+def decoder_plan(width: int = 64, upsamplings: int = 4) -> tuple:
+  """The decoder's layers in order: an int is a 3x3 conv to that many channels followed by
+  BatchNorm and ReLU, "up" a nearest x2 upsampling (the final 3x3 conv to RGB not listed)."""
+  if not 1 <= upsamplings <= 4:
+    raise ValueError(f"the decoder has 1 to 4 upsamplings, got {upsamplings}")
+  w = width
+  sections = ((8 * w, "up"), (4 * w,) * 4 + ("up",), (2 * w,) * 4 + ("up",), (w, w, "up"),
+              (w,))
+  return sum(sections[4 - upsamplings:], ())
+
+
 class Decoder(nn.Module):
   """The official decoder (v1): feature [N, h, w, 8 width] -> [N, 16 h, 16 w, 3] in the
   ImageNet-normalised space. Widths (official, width 64): 512, up, 256 x 4, up,
   128 x 4, up, 64 x 2, up, 64, then a 3x3 conv to 3 channels (bias, no
   activation); every other conv is followed by BatchNorm (PyTorch's, running
-  statistics in `batch_stats`) and ReLU."""
+  statistics in `batch_stats`) and ReLU.
+
+  `upsamplings` < 4 (the official 4) drops that many leading sections (up to
+  and including an upsampling), for an encoder stopped at relu4_1 (3: a
+  [N, h, w, 8 width] feature -> 8 h) or relu3_1 (2: [N, h, w, 4 width] -> 4 h).
+  """
 
   width: int = 64
+  upsamplings: int = 4
   dtype: Dtype = None
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = True):
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-    w = self.width
-    plan = (8 * w, "up", 4 * w, 4 * w, 4 * w, 4 * w, "up", 2 * w, 2 * w, 2 * w, 2 * w, "up",
-            w, w, "up", w)
-    for item in plan:
+    for item in decoder_plan(self.width, self.upsamplings):
       if item == "up":
         x = upsample_nearest(x, 2)
         continue

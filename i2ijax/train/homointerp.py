@@ -2,7 +2,9 @@
 
 Follows `optimizer/optim_homoInterp.py` of yingcong/HomoInterpGAN
 (`optimize_parameters`). Networks (i2ijax.models.homointerp): encoder E (VGG19
-to relu5_1, fine-tuned), interpolator T, decoder Dec, feature discriminator
+to relu5_1, fine-tuned; `model.encoder_stages` < 3 stops it at relu4_1 or
+relu3_1 for small images, with a decoder that upsamples correspondingly
+less), interpolator T, decoder Dec, feature discriminator
 D, knowledge-guidance transform KG, plus a frozen VGG19 (the teacher of the
 knowledge guidance and the perceptual network), which holds the same weights
 as E's initialisation (the official code loads one VGG19 file into all three).
@@ -24,7 +26,8 @@ Iteration t (0-based), with its key folded from the step:
    heads on the *interpolated* features with the *source* labels (the
    default, `model.d_cls_features = "interpolated"`); the paper's classifier
    of real features (`"real"`: BCE(D_attr(F), a)) is the named switch;
-3. KG step: L_KG = MSE(KG(F), VGG19_frozen(x)_relu5_1);
+3. KG step: L_KG = MSE(KG(F), VGG19_frozen(x)_relu5_1) (the teacher stops where E
+   does);
 4. when t % n_discrim == 0, E and T against the updated Dec, D and KG:
    L_ET = -mean D_real(F_i) + BCE(D_attr(F_i), a_i)
           + MSE(T(F, F_p, 1), F_p) (F, F_p detached) + MSE(Dec(F), x)
@@ -47,9 +50,12 @@ import optax
 
 from i2ijax import losses
 from i2ijax.data.attributes import name_value_pairs
-from i2ijax.metrics.torch_weights import load_torch_state_dict, torch_to_flax_array
+from i2ijax.metrics.torch_weights import (check_state_dict, flax_variables_from_torch,
+                                          load_torch_state_dict, torch_from_flax_variables,
+                                          torch_to_flax_array)
 from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
-                                      KnowledgeTransform, Vgg19, VGG19_CONVS, VGG19_STAGES,
+                                      KnowledgeTransform, Vgg19, VGG19_STAGES, decoder_plan,
+                                      VGG19_STAGE_CHANNELS, VGG19_STAGE_STRIDES,
                                       VGG19_TORCHVISION_INDEX, from_vgg_space, to_vgg_space)
 from i2ijax.models.layers import torch_default_params
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
@@ -103,8 +109,18 @@ def num_branches(config) -> int:
   return len(attribute_groups(config)) + 1
 
 
+def encoder_stages(config) -> int:
+  """config.model.encoder_stages (3, the official relu5_1, in configs written before the key)."""
+  return config.model.get("encoder_stages", 3)
+
+
 def feature_side(config) -> int:
-  return config.data.crop_size // 16
+  """The encoder feature's side: the image side over the stride of its last VGG stage."""
+  return config.data.crop_size // VGG19_STAGE_STRIDES[encoder_stages(config) - 1]
+
+
+def feature_channels(config) -> int:
+  return config.model.vgg_width * VGG19_STAGE_CHANNELS[encoder_stages(config) - 1]
 
 
 def validate_config(config) -> None:
@@ -116,11 +132,18 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]!r} must be >= 1")
   if m.d_downsamples < 0:
     raise ValueError(f"config.model.d_downsamples={m.d_downsamples!r} must be >= 0")
-  side = 16 * 2 ** (m.d_downsamples + 1)
+  stages = encoder_stages(config)
+  if stages not in (1, 2, 3):
+    raise ValueError(f"config.model.encoder_stages={stages!r} must be 1 (relu3_1), "
+                     "2 (relu4_1) or 3 (relu5_1, the official encoder)")
+  stride = VGG19_STAGE_STRIDES[stages - 1]
+  side = stride * 2 ** (m.d_downsamples + 1)
   if d.crop_size != side:
+    layer = ("relu3_1", "relu4_1", "relu5_1")[stages - 1]
     raise ValueError(f"config.data.crop_size={d.crop_size}: the feature discriminator with "
                      f"config.model.d_downsamples={m.d_downsamples} takes {side} px images "
-                     f"(a {side // 16} x {side // 16} relu5_1 feature reduced to 1 x 1)")
+                     f"(a {side // stride} x {side // stride} {layer} feature reduced to 1 x 1; "
+                     f"config.model.encoder_stages={stages})")
   if m.d_cls_features not in D_CLS_FEATURES:
     raise ValueError(f"config.model.d_cls_features={m.d_cls_features!r} is not one of "
                      f"{list(D_CLS_FEATURES)}")
@@ -139,14 +162,14 @@ def validate_config(config) -> None:
 def build_models(config) -> dict:
   validate_config(config)
   m, dt = config.model, precision(config)
-  c = 8 * m.vgg_width
-  return {"E": Vgg19(m.vgg_width, **dt),
+  c, stages = feature_channels(config), encoder_stages(config)
+  return {"E": Vgg19(m.vgg_width, stages, **dt),
           "T": Interpolator(num_branches(config), c, **dt),
-          "Dec": Decoder(m.vgg_width, **dt),
+          "Dec": Decoder(m.vgg_width, stages + 1, **dt),
           "D": FeatureDiscriminator(tuple(group_sizes(config)), m.d_conv_dim, m.d_downsamples,
                                     **dt),
           "KG": KnowledgeTransform(c, **dt),
-          "V": Vgg19(m.vgg_width, **dt)}
+          "V": Vgg19(m.vgg_width, stages, **dt)}
 
 
 def make_optimizers(config) -> dict:
@@ -158,17 +181,18 @@ def make_optimizers(config) -> dict:
 
 
 # ---------------------------------------------------------------- VGG weights
-def load_vgg19(path: str, width: int, dtype) -> dict:
-  """Vgg19 params from a VGG19 weights file: torchvision's `vgg19` state_dict (keys
-  features.<i>.weight / .bias), the official `vgg19g` file (features_<s>.conv<k>_<j>.*),
-  or an .npz with either key set. Read without torch."""
+def load_vgg19(path: str, width: int, dtype, stages: int = 3) -> dict:
+  """Vgg19(width, stages) params from a VGG19 weights file: torchvision's `vgg19`
+  state_dict (keys features.<i>.weight / .bias), the official `vgg19g` file
+  (features_<s>.conv<k>_<j>.*), or an .npz with either key set. Read without torch."""
   if not path or not os.path.exists(path):
     raise FileNotFoundError(f"VGG19 weights {path!r} not found (config.model.vgg_path)")
   sd = load_torch_state_dict(path)
   stage_of = {layer[0]: s + 1 for s, stage in enumerate(VGG19_STAGES)
               for layer in stage if layer != "pool"}
+  convs = [layer[0] for stage in VGG19_STAGES[:stages] for layer in stage if layer != "pool"]
   params = {}
-  for name in VGG19_CONVS:
+  for name in convs:
     candidates = (f"features.{VGG19_TORCHVISION_INDEX[name]}", f"features_{stage_of[name]}.{name}",
                   name)
     prefix = next((c for c in candidates if f"{c}.weight" in sd and f"{c}.bias" in sd), None)
@@ -178,13 +202,54 @@ def load_vgg19(path: str, width: int, dtype) -> dict:
     w = np.asarray(sd[f"{prefix}.weight"])
     params[name] = {"kernel": jnp.asarray(torch_to_flax_array("weight", w), dtype),
                     "bias": jnp.asarray(np.asarray(sd[f"{prefix}.bias"]), dtype)}
-  expected = jax.eval_shape(lambda: Vgg19(width).init(jax.random.key(0),
-                                                      jnp.zeros((1, 16, 16, 3))))["params"]
-  for name in VGG19_CONVS:
+  expected = jax.eval_shape(lambda: Vgg19(width, stages).init(
+      jax.random.key(0), jnp.zeros((1, 16, 16, 3))))["params"]
+  for name in convs:
     if params[name]["kernel"].shape != expected[name]["kernel"].shape:
       raise ValueError(f"{path}: {name} has kernel shape {params[name]['kernel'].shape} (HWIO), "
                        f"config.model.vgg_width={width} needs {expected[name]['kernel'].shape}")
   return params
+
+
+def decoder_torch_prefixes(width: int, upsamplings: int = 4) -> dict:
+  """Flax module path of each decoder conv and BatchNorm -> the official module path
+  (`decoder.model` is one nn.Sequential: conv, BatchNorm2d, ReLU per layer, Upsample)."""
+  out, index, k = {}, 0, 0
+  for item in decoder_plan(width, upsamplings):
+    if item == "up":
+      index += 1
+      continue
+    out[(f"Conv2d_{k}",)] = f"model.{index}"
+    out[(f"Norm_{k}", "BatchNorm_0")] = f"model.{index + 1}"
+    index, k = index + 3, k + 1
+  out[(f"Conv2d_{k}",)] = f"model.{index}"
+  return out
+
+
+def load_decoder(path: str, config, dtype) -> tuple[dict, dict]:
+  """(params, batch_stats) of Dec from an official decoder state_dict (keys model.<i>.*,
+  as the authors' pretrained `homo-decoder-8a84d0ce.pth` that the official run.py starts
+  from, or a training checkpoint's, with or without DataParallel's `module.`), read
+  without torch."""
+  if not path or not os.path.exists(path):
+    raise FileNotFoundError(f"decoder weights {path!r} not found (config.model.decoder_path)")
+  sd = {k.removeprefix("module."): v for k, v in load_torch_state_dict(path).items()}
+  width, ups = config.model.vgg_width, encoder_stages(config) + 1
+  prefixes = decoder_torch_prefixes(width, ups)
+  f = jnp.zeros((1, 2, 2, feature_channels(config)))
+  shapes = jax.eval_shape(lambda: Decoder(width, ups).init(jax.random.key(0), f))
+  zeros = jax.tree.map(lambda a: np.zeros(a.shape, np.float32), shapes)
+  expected = {k: v.shape for k, v in torch_from_flax_variables(zeros, prefixes.get).items()}
+  bookkeeping = lambda key: key.endswith("num_batches_tracked")
+  check_state_dict(sd, expected, f"{path} (config.model.decoder_path, vgg_width={width})",
+                   ignore=bookkeeping)
+  modules = {v: k for k, v in prefixes.items()}
+  variables = flax_variables_from_torch(sd, modules.__getitem__, skip=bookkeeping)
+
+  def cast(tree):  # keeps the file's (creation) order of the layers
+    return ({k: cast(v) for k, v in tree.items()} if isinstance(tree, dict)
+            else jnp.asarray(tree, dtype))
+  return cast(variables["params"]), cast(variables["batch_stats"])
 
 
 # ---------------------------------------------------------------- state
@@ -196,7 +261,7 @@ def create_state(config, key, image_shapes, dataset_size: int) -> HomoInterpStat
   nets = build_models(config)
   dtype = jnp.dtype(config.model.param_dtype)
   x = jnp.zeros((2, *image_shapes["x"]), dtype)
-  side, c = image_shapes["x"][0] // 16, 8 * config.model.vgg_width
+  side, c = feature_side(config), feature_channels(config)
   f = jnp.zeros((2, side, side, c), dtype)
   keys = jax.random.split(key, 2 * len(NETWORKS))
   variables = {
@@ -208,11 +273,15 @@ def create_state(config, key, image_shapes, dataset_size: int) -> HomoInterpStat
   }
   params = {n: torch_default_params(variables[n]["params"], keys[5 + i])
             for i, n in enumerate(NETWORKS) if n != "E"}
-  params["E"] = (load_vgg19(config.model.vgg_path, config.model.vgg_width, dtype)
+  params["E"] = (load_vgg19(config.model.vgg_path, config.model.vgg_width, dtype,
+                            encoder_stages(config))
                  if config.model.vgg_path else variables["E"]["params"])
+  dec_stats = variables["Dec"]["batch_stats"]
+  if config.model.get("decoder_path"):
+    params["Dec"], dec_stats = load_decoder(config.model.decoder_path, config, dtype)
   opts = make_optimizers(config)
   return HomoInterpState(step=jnp.zeros((), jnp.int32), params=params,
-                         batch_stats={"Dec": variables["Dec"]["batch_stats"]},
+                         batch_stats={"Dec": dec_stats},
                          opt_state={n: opts[n].init(params[n]) for n in NETWORKS},
                          vgg=jax.tree.map(jnp.copy, params["E"]))
 

@@ -188,3 +188,31 @@ def test_embedded_paired_tasks():
                                                                      color.load(0)[..., 1])
   with pytest.raises(ValueError, match="embedded_task='deblur' is not one of"):
     paired_domains("deblur", 2, 64)
+
+
+def test_homointerp_crop_offset_and_stretch():
+  """HomoInterpGAN's CelebA crop: 160 at 15 columns right of the floor-halved centre, edge
+  columns repeated past the image; then scipy.misc.imresize's stretch of a float image."""
+  h, w = 218, 178
+  rows, cols = np.mgrid[0:h, 0:w]
+  image = np.stack([rows, cols, (rows + cols) % 7], -1).astype(np.uint8)
+  crop = image_io.crop_offset_replicate(image, 160, (0, 15))
+  assert crop.shape == (160, 160, 3)
+  np.testing.assert_array_equal(crop[:, 0, 0], np.arange(29, 189))  # rows (218 - 160) // 2 = 29 on
+  np.testing.assert_array_equal(crop[0, :, 1], np.minimum(np.arange(24, 184), 177))  # 9 + 15 = 24
+  with pytest.raises(ValueError, match=r"a 160x160 crop offset by \(0, 15\) does not fit a "
+                                       r"150x150 image"):
+    image_io.crop_offset_replicate(np.zeros((150, 150, 3), np.uint8), 160, (0, 15))
+  x = np.array([[[10, 60, 110]]], np.uint8)
+  # 50 * float32(2.55) rounds to 127.5 in float32, then up: scipy's value.
+  np.testing.assert_array_equal(image_io.stretch_to_full_range(x), [[[0, 128, 255]]])
+  np.testing.assert_array_equal(image_io.stretch_to_full_range(np.full((2, 2, 3), 9, np.uint8)), 0)
+  config = load_config("homointerp")
+  assert tuple(config.data.center_crop_offset) == (0, 15) and config.data.stretch
+  config.data.crop_size = 32
+  out = make_transform(config.data)(image, np.random.default_rng(0))
+  want = image_io.resize_short_side(image_io.stretch_to_full_range(crop), 32)
+  np.testing.assert_array_equal(out, want.astype(np.float32) / 127.5 - 1)
+  config.data.center_crop_offset = (0, 1.5)
+  with pytest.raises(ValueError, match=r"config.data.center_crop_offset=\(0, 1.5\) must be two"):
+    make_transform(config.data)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
-                                      KnowledgeTransform, Vgg19, VGG19_TORCHVISION_INDEX)
+                                      KnowledgeTransform, Vgg19, VGG19_STAGES,
+                                      VGG19_TORCHVISION_INDEX)
 from i2ijax.models.layers import count_params
 from i2ijax.train.homointerp import load_vgg19
 
@@ -29,6 +30,41 @@ def test_official_parameter_counts():
   assert [s.shape for s in shapes] == [(1, 32, 32, 256), (1, 16, 16, 512), (1, 8, 8, 512)]
   out = jax.eval_shape(lambda: Decoder().init_with_output(jax.random.key(0), f)[0])
   assert out.shape == (1, 128, 128, 3)
+
+
+@pytest.mark.parametrize("stages,side,channels", [(1, 16, 4), (2, 8, 8), (3, 4, 8)])
+def test_a_shallower_encoder_pairs_with_a_shorter_decoder(stages, side, channels, tmp_path):
+  """encoder_stages 1 / 2 / 3: relu3_1 / relu4_1 / relu5_1 of a 64 px image, decoded back to
+  64 px; the whole model builds, and a VGG19 file fills only the stages used."""
+  from tests.helpers import tiny_homointerp_config
+  from i2ijax.train import homointerp
+  c = tiny_homointerp_config()
+  c.model.encoder_stages = stages
+  c.data.crop_size = c.data.load_size = 64
+  c.model.d_downsamples = {1: 3, 2: 2, 3: 1}[stages]
+  width = c.model.vgg_width
+  assert homointerp.feature_side(c) == side and homointerp.feature_channels(c) == channels * width
+  nets = homointerp.build_models(c)
+  x = jnp.zeros((2, 64, 64, 3))
+  feat = jax.eval_shape(lambda: nets["E"].init_with_output(jax.random.key(0), x)[0])[-1]
+  assert feat.shape == (2, side, side, channels * width)
+  out = jax.eval_shape(lambda: nets["Dec"].init_with_output(jax.random.key(0),
+                                                            jnp.zeros(feat.shape))[0])
+  assert out.shape == (2, 64, 64, 3)
+  state = jax.eval_shape(lambda: homointerp.create_state(c, jax.random.key(0),
+                                                         {"x": (64, 64, 3)}, 4))
+  used = sorted(name for stage in VGG19_STAGES[:stages] for name in
+                (layer[0] for layer in stage if layer != "pool"))
+  assert sorted(state.params["E"]) == sorted(state.vgg) == used
+  path = str(tmp_path / "vgg19.npz")
+  np.savez(path, **_vgg_state_dict(width, "torchvision"))
+  assert sorted(load_vgg19(path, width, jnp.float32, stages)) == used
+  with pytest.raises(ValueError, match=r"config.data.crop_size=64: .* takes 128 px images"):
+    c.model.d_downsamples += 1
+    homointerp.validate_config(c)
+  c.model.encoder_stages = 4
+  with pytest.raises(ValueError, match=r"config.model.encoder_stages=4 must be 1"):
+    homointerp.validate_config(c)
 
 
 def _interp(seed=0, n=2, b=3, c=4):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from i2ijax import registry
 from i2ijax.registry import TranslateRequest
+from i2ijax.models.homointerp import decoder_plan
 from i2ijax.train import homointerp
 from i2ijax.train.loop import phase_args
 from i2ijax.translate import load_state, translate_images
@@ -21,6 +22,20 @@ from tests.helpers import (assert_same_states, grid_body, load_config, random_ba
 def _moved(before, after) -> bool:
   return any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in zip(
       jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)))
+
+
+def _norm_cancels(where: str, c) -> bool:
+  """Whether state leaf `where` is (the Adam moment of) a conv bias a norm cancels, or a
+  BatchNorm running mean such a bias shifts: D's trunk convs before its instance norms,
+  Dec's convs before its BatchNorms (all but the last conv). Their exact gradient is 0,
+  so each path's Adam step there follows its own rounding noise (up to lr per update)."""
+  if "['D']" in where:
+    return any(f"['Conv2d_{k}']['bias']" in where for k in range(c.model.d_downsamples + 1))
+  if "['Dec']" in where:
+    last = sum(1 for item in decoder_plan(c.model.vgg_width, homointerp.encoder_stages(c) + 1)
+               if item != "up")
+    return "['mean']" in where or any(f"['Conv2d_{k}']['bias']" in where for k in range(last))
+  return False
 
 
 @pytest.mark.slow
@@ -47,8 +62,16 @@ def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_trac
       for net in ("Dec", "D", "KG"):
         assert _moved(before[net], s_static.params[net]), (i, net)
       assert ("enc_int" in m) == phase
-      for a, b2 in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b2), rtol=1e-9, atol=1e-12)
+      leaves = zip(jax.tree_util.tree_leaves_with_path(s_static),
+                   jax.tree_util.tree_leaves(s_traced))
+      for (path, a), b2 in leaves:
+        where = jax.tree_util.keystr(path)
+        if _norm_cancels(where, c):  # both paths step on rounding noise there
+          if "opt_state" not in where:
+            assert float(jnp.max(jnp.abs(a - b2))) <= 2 * c.optimizer.lr * (i + 1), where
+          continue
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b2), rtol=1e-9, atol=1e-12,
+                                   err_msg=where)
     counts = {n: int(s_static.opt_state[n][0].count) for n in homointerp.NETWORKS}
     assert counts == {"E": 2, "T": 2, "Dec": 6, "D": 6, "KG": 6}
     # The frozen VGG19 never moves and is E's initial copy.
@@ -80,7 +103,8 @@ def test_attribute_groups_and_labels_follow_the_official_syntax():
 
 @pytest.mark.parametrize("key,value,match", [
     ("model.attrs", "A@,B", "every group"),
-    ("model.d_downsamples", 2, "takes 128 px images"),
+    ("model.d_downsamples", 3, "takes 64 px images"),
+    ("model.encoder_stages", 0, "must be 1 .relu3_1., 2 .relu4_1. or 3"),
     ("model.d_cls_features", "both", "d_cls_features"),
     ("batch_size", 1, "batch_size=1"),
 ])

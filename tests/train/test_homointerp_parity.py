@@ -100,6 +100,9 @@ def compare(config, fixture, steps: int = STEPS) -> tuple[Mismatches, Mismatches
     # The encoder starts from the VGG19 file, as the teacher and the perceptual network.
     for key, value in entries(fixture, "init/E").items():
       mm.check(f"init/E/{key}", value, vgg_sd[key.replace("module.model.", "")])
+    if config.model.decoder_path:  # Dec as our reader loaded it from the official state_dict
+      params = {**params, "Dec": state.params["Dec"]}
+      new_stats = {**new_stats, "Dec": state.batch_stats["Dec"]}
     state = state.replace(params=params, batch_stats={"Dec": new_stats["Dec"]}, vgg=vgg)
     step_fn = homointerp.make_train_step(config, 2)
     compiled = {}
@@ -136,8 +139,23 @@ def compare(config, fixture, steps: int = STEPS) -> tuple[Mismatches, Mismatches
   return mm, noise
 
 
-def test_steps_match_the_official_optimizer(fixture):
-  mm, noise = compare(official_config(fixture), fixture)
+def _official_decoder_file(fixture, directory) -> str:
+  """The official decoder's initial state_dict as a file, saved as DataParallel saves it
+  (`module.` prefix, BatchNorm's `num_batches_tracked` counters)."""
+  sd = entries(fixture, "init/Dec")
+  sd.update({k.replace("running_mean", "num_batches_tracked"): np.array(0)
+             for k in sd if k.endswith("running_mean")})
+  path = str(directory / "homo-decoder.npz")
+  np.savez(path, **sd)
+  return path
+
+
+def test_steps_match_the_official_optimizer(fixture, tmp_path):
+  """The decoder starts from the official state_dict through `model.decoder_path` (the
+  other networks through the test's creation-order alignment)."""
+  config = official_config(fixture)
+  config.model.decoder_path = _official_decoder_file(fixture, tmp_path)
+  mm, noise = compare(config, fixture)
   mm.assert_ok()
   for envelope in noise.values():
     assert envelope.checked == 3 + 2 * 12  # D's 3 biases; Dec's 12 biases and running means
@@ -155,3 +173,29 @@ def test_the_paper_classifier_switch_fails_the_comparison(fixture):
   wrong = {what for _, what, _ in mm.bad}
   assert "step1/loss/discrim_cls" in wrong
   assert "step1/loss/dec" not in wrong  # the decoder steps first and does not see D
+
+
+def test_the_official_decoder_file_is_read(fixture, tmp_path):
+  """`model.decoder_path` puts the official decoder's weights where the creation-order
+  alignment of the parity test puts them; a file of another width is named."""
+  config = official_config(fixture)
+  path = _official_decoder_file(fixture, tmp_path)
+  side, channels = homointerp.feature_side(config), homointerp.feature_channels(config)
+  # Eager init: its dicts keep creation order, which the alignment follows.
+  zeros = homointerp.build_models(config)["Dec"].init(jax.random.key(0),
+                                                      jnp.zeros((2, side, side, channels)))
+  with jax.enable_x64(True):
+    _, params, stats = load_aligned(fixture, {"Dec": zeros["params"]},
+                                    {"Dec": zeros["batch_stats"]}, ["Dec"])
+    got_params, got_stats = homointerp.load_decoder(path, config, jnp.float64)
+  assert jax.tree.structure(got_params) == jax.tree.structure(params["Dec"])
+  for want, got in ((params["Dec"], got_params), (stats["Dec"], got_stats)):
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+      assert b.dtype == jnp.float64
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  config.model.vgg_width = 4
+  with pytest.raises(ValueError, match=r"homo-decoder.npz \(config.model.decoder_path, "
+                                       r"vgg_width=4\): weights do not fit.*shape mismatches"):
+    homointerp.load_decoder(path, config, jnp.float32)
+  with pytest.raises(FileNotFoundError, match=r"missing.pth.*config.model.decoder_path"):
+    homointerp.load_decoder(str(tmp_path / "missing.pth"), config, jnp.float32)
