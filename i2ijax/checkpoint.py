@@ -93,11 +93,25 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
+def template_config(model, config):
+  """`config` without the initialisation weight files of `model.init_files` (a copy if
+  any is set): what a state template for restoring is built from."""
+  keys = [k for k in model.init_files if config.get(k.split(".")[0], {}).get(k.split(".")[1])]
+  if not keys:
+    return config
+  config = config.copy_and_resolve_references()
+  for key in keys:
+    section, name = key.split(".")
+    config[section][name] = ""
+  return config
+
+
 def load_state(workdir: str, config, step: int | None = None):
   """(model spec, train state) of checkpoint `step` (default: newest) in `workdir`, on one device."""
   spec = registry.get(config.model_name)
   shapes = spec.image_shapes(config)
-  abstract = jax.eval_shape(lambda k: spec.create_state(config, k, shapes, 1), jax.random.key(0))
+  template = template_config(spec, config)
+  abstract = jax.eval_shape(lambda k: spec.create_state(template, k, shapes, 1), jax.random.key(0))
   sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   manager = make_manager(workdir, None)
   try:

@@ -135,6 +135,12 @@ class ModelSpec:
     value}, "baseline_input": {...}, ...}}, "mean": {...}}, or None: the
     model's own evaluation, replacing its data kind's tasks in
     `evaluate_workdir` (HomoInterpGAN's interpolation strengths).
+  init_files: the config keys ("section.name") of weight files that
+    `create_state` reads only to initialise a fresh state (HomoInterpGAN's
+    VGG19 and decoder files). A restored state does not need them, so the
+    shape templates for restoring are built without them
+    (`checkpoint.template_config`): a run resumes, evaluates and translates
+    after such a file is moved.
   """
   name: str
   data_kind: DataKind
@@ -153,6 +159,7 @@ class ModelSpec:
   translate_example: str = "--direction=AtoB"
   step_phase: Callable | None = None
   evaluate: Callable | None = None
+  init_files: tuple = ()
 
 
 # One line per model: config.model_name -> "module:attribute" of its ModelSpec.

@@ -125,6 +125,32 @@ def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_d
   return {"A": image(), "B": image()}
 
 
+def random_vgg19_state_dict(width: int, layout: str = "torchvision", seed: int = 0,
+                            scale: float = 1.0) -> dict:
+  """A random VGG19 state_dict (numpy, weights [out, in, 3, 3] of N(0, scale^2)) at `width`
+  in torchvision's (`features.<i>`) or the official `vgg19g` (`features_<s>.convX_Y`) key
+  layout; torchvision's also has a classifier entry, which the encoder does not use."""
+  import numpy as np
+  from i2ijax.models.homointerp import VGG19_TORCHVISION_INDEX
+  rng = np.random.default_rng(seed)
+  convs = [("conv1_1", 3, 1), ("conv1_2", 1, 1), ("conv2_1", 1, 2), ("conv2_2", 2, 2),
+           ("conv3_1", 2, 4), ("conv3_2", 4, 4), ("conv3_3", 4, 4), ("conv3_4", 4, 4),
+           ("conv4_1", 4, 8), ("conv4_2", 8, 8), ("conv4_3", 8, 8), ("conv4_4", 8, 8),
+           ("conv5_1", 8, 8)]
+  official_stage = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1,
+                    "conv3_2": 2, "conv3_3": 2, "conv3_4": 2, "conv4_1": 2}
+  sd = {}
+  for name, cin, cout in convs:
+    i = 3 if name == "conv1_1" else cin * width
+    key = (f"features.{VGG19_TORCHVISION_INDEX[name]}" if layout == "torchvision"
+           else f"features_{official_stage.get(name, 3)}.{name}")
+    sd[f"{key}.weight"] = (scale * rng.normal(size=(cout * width, i, 3, 3))).astype(np.float32)
+    sd[f"{key}.bias"] = (scale * rng.normal(size=(cout * width,))).astype(np.float32)
+  if layout == "torchvision":
+    sd["classifier.0.weight"] = rng.normal(size=(4, 4)).astype(np.float32)
+  return sd
+
+
 def train_straight_and_resumed(make_config, base, total: int, first: int) -> dict:
   """Runs `make_config(total)` in base/straight, and in base/resumed first
   `make_config(first)` then `make_config(total)` (a resume from step `first`).

@@ -673,4 +673,5 @@ SPEC = ModelSpec(
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, translate_options=frozenset({"references", "strengths", "interpolate"}),
     directions=(), multimodal=False, translate_example="--reference=IMAGE --strengths=<GROUP>=0.5",
-    step_phase=encoder_updates, evaluate=evaluate_interpolation)
+    step_phase=encoder_updates, evaluate=evaluate_interpolation,
+    init_files=("model.vgg_path", "model.decoder_path"))

@@ -10,6 +10,7 @@ from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolato
                                       VGG19_TORCHVISION_INDEX)
 from i2ijax.models.layers import count_params
 from i2ijax.train.homointerp import load_vgg19
+from tests.helpers import random_vgg19_state_dict
 
 
 def _count(module, *args):
@@ -57,7 +58,7 @@ def test_a_shallower_encoder_pairs_with_a_shorter_decoder(stages, side, channels
                 (layer[0] for layer in stage if layer != "pool"))
   assert sorted(state.params["E"]) == sorted(state.vgg) == used
   path = str(tmp_path / "vgg19.npz")
-  np.savez(path, **_vgg_state_dict(width, "torchvision"))
+  np.savez(path, **random_vgg19_state_dict(width, "torchvision"))
   assert sorted(load_vgg19(path, width, jnp.float32, stages)) == used
   with pytest.raises(ValueError, match=r"config.data.crop_size=64: .* takes 128 px images"):
     c.model.d_downsamples += 1
@@ -112,28 +113,6 @@ def test_discriminator_needs_the_feature_its_heads_reduce_to_one_pixel():
     d.apply(variables, jnp.zeros((2, 8, 8, 8)))
 
 
-def _vgg_state_dict(width, layout, seed=0):
-  """A random VGG19 state_dict (numpy, [out, in, 3, 3]) at `width` in torchvision's or the
-  official file's key layout."""
-  rng = np.random.default_rng(seed)
-  convs = [("conv1_1", 3, 1), ("conv1_2", 1, 1), ("conv2_1", 1, 2), ("conv2_2", 2, 2),
-           ("conv3_1", 2, 4), ("conv3_2", 4, 4), ("conv3_3", 4, 4), ("conv3_4", 4, 4),
-           ("conv4_1", 4, 8), ("conv4_2", 8, 8), ("conv4_3", 8, 8), ("conv4_4", 8, 8),
-           ("conv5_1", 8, 8)]
-  official_stage = {"conv1_1": 1, "conv1_2": 1, "conv2_1": 1, "conv2_2": 1, "conv3_1": 1,
-                    "conv3_2": 2, "conv3_3": 2, "conv3_4": 2, "conv4_1": 2}
-  sd = {}
-  for name, cin, cout in convs:
-    i = 3 if name == "conv1_1" else cin * width
-    key = (f"features.{VGG19_TORCHVISION_INDEX[name]}" if layout == "torchvision"
-           else f"features_{official_stage.get(name, 3)}.{name}")
-    sd[f"{key}.weight"] = rng.normal(size=(cout * width, i, 3, 3)).astype(np.float32)
-    sd[f"{key}.bias"] = rng.normal(size=(cout * width,)).astype(np.float32)
-  if layout == "torchvision":  # the classifier, which the encoder does not use
-    sd["classifier.0.weight"] = rng.normal(size=(4, 4)).astype(np.float32)
-  return sd
-
-
 def _conv3_relu(x, w, b):
   """NCHW numpy reference of Conv2d(3x3, padding 1) + ReLU."""
   n, c, h, wd = x.shape
@@ -147,7 +126,7 @@ def _conv3_relu(x, w, b):
 
 @pytest.mark.parametrize("layout", ["torchvision", "official"])
 def test_vgg19_weights_file_is_read(tmp_path, layout):
-  sd = _vgg_state_dict(2, layout)
+  sd = random_vgg19_state_dict(2, layout)
   path = str(tmp_path / "vgg19.npz")
   np.savez(path, **sd)
   params = load_vgg19(path, 2, jnp.float32)
@@ -174,10 +153,10 @@ def test_vgg19_weights_errors_name_the_file_and_the_width(tmp_path):
   with pytest.raises(FileNotFoundError, match="config.model.vgg_path"):
     load_vgg19(str(tmp_path / "missing.npz"), 64, jnp.float32)
   path = str(tmp_path / "vgg19.npz")
-  np.savez(path, **_vgg_state_dict(2, "torchvision"))
+  np.savez(path, **random_vgg19_state_dict(2, "torchvision"))
   with pytest.raises(ValueError, match="vgg_width=4"):
     load_vgg19(path, 4, jnp.float32)
-  sd = _vgg_state_dict(2, "torchvision")
+  sd = random_vgg19_state_dict(2, "torchvision")
   del sd["features.28.bias"]
   np.savez(path, **sd)
   with pytest.raises(ValueError, match="conv5_1"):

@@ -15,8 +15,9 @@ from i2ijax.models.homointerp import decoder_plan
 from i2ijax.train import homointerp
 from i2ijax.train.loop import phase_args
 from i2ijax.translate import load_state, translate_images
-from tests.helpers import (assert_same_states, grid_body, load_config, random_batch, short_run,
-                           tiny_homointerp_config, train_straight_and_resumed)
+from tests.helpers import (assert_same_states, grid_body, load_config, random_batch,
+                           random_vgg19_state_dict, short_run, tiny_homointerp_config,
+                           train_straight_and_resumed)
 
 
 def _moved(before, after) -> bool:
@@ -124,7 +125,23 @@ def _loop_config(steps):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-  return train_straight_and_resumed(_loop_config, tmp_path_factory.mktemp("hi"), 4, 2)
+  """Both runs start the encoder from a VGG19 file (`model.vgg_path`), which is moved away
+  before the resume: resuming, translating and evaluating must not need it."""
+  base = tmp_path_factory.mktemp("hi")
+  vgg = str(base / "vgg19.npz")
+  np.savez(vgg, **random_vgg19_state_dict(tiny_homointerp_config().model.vgg_width, scale=0.2))
+  calls = []
+
+  def make_config(steps):
+    calls.append(steps)
+    if len(calls) == 3:  # the resume (straight 4, first half 2, then the rest)
+      os.rename(vgg, vgg + ".moved")
+    c = _loop_config(steps)
+    c.model.vgg_path = vgg
+    return c
+  out = train_straight_and_resumed(make_config, base, 4, 2)
+  out["vgg_file"] = vgg + ".moved"
+  return out
 
 
 @pytest.mark.slow
@@ -132,6 +149,10 @@ def test_resume_equals_uninterrupted(runs):
   assert runs["first_half"] == ["2"]
   assert {"discrim_gp", "enc_int_all", "KGTransform", "dec_per"} <= set(runs["metrics"])
   assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 60
+  # The runs started from the file: the frozen VGG19 (E's initial copy) holds its weights.
+  _, state = load_state(runs["straight"], _loop_config(4))
+  np.testing.assert_array_equal(np.asarray(state.vgg["conv1_1"]["kernel"]),
+                                np.load(runs["vgg_file"])["features.0.weight"].transpose(2, 3, 1, 0))
   with open(os.path.join(runs["straight"], "eval", "test_step4.json")) as f:
     assert list(json.load(f)["tasks"]) == ["v=0", "v=0.25", "v=0.5", "v=0.75", "v=1"]
 

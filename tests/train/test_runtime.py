@@ -173,3 +173,21 @@ def test_unknown_or_mistyped_override_is_rejected(tmp_path):
                            flag], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and text in proc.stderr
   assert not os.listdir(tmp_path)
+
+
+def test_restore_templates_leave_out_initialisation_weight_files():
+  """`checkpoint.template_config`: the weight files a model only initialises from
+  (`ModelSpec.init_files`) are cleared in a copy; other models' configs pass unchanged."""
+  from i2ijax import registry
+  from tests.helpers import load_config
+  hi = load_config("homointerp")
+  assert registry.get("homointerp").init_files == ("model.vgg_path", "model.decoder_path")
+  assert checkpoint.template_config(registry.get("homointerp"), hi) is hi  # nothing set
+  hi.model.vgg_path, hi.model.decoder_path = "/moved/vgg19.pth", "/moved/decoder.pth"
+  template = checkpoint.template_config(registry.get("homointerp"), hi)
+  assert (template.model.vgg_path, template.model.decoder_path) == ("", "")
+  assert hi.model.vgg_path == "/moved/vgg19.pth"  # the run's own config is untouched
+  del hi.model["decoder_path"]  # a config written before the key
+  assert checkpoint.template_config(registry.get("homointerp"), hi).model.vgg_path == ""
+  cg = tiny_cyclegan_config()
+  assert checkpoint.template_config(registry.get("cyclegan"), cg) is cg
