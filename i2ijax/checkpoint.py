@@ -96,22 +96,29 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
 def template_config(model, config):
   """`config` without the initialisation weight files of `model.init_files` (a copy if
   any is set): what a state template for restoring is built from."""
-  keys = [k for k in model.init_files if config.get(k.split(".")[0], {}).get(k.split(".")[1])]
+  keys = [key.split(".") for key in model.init_files]
+  keys = [(section, name) for section, name in keys if config.get(section, {}).get(name)]
   if not keys:
     return config
   config = config.copy_and_resolve_references()
-  for key in keys:
-    section, name = key.split(".")
+  for section, name in keys:
     config[section][name] = ""
   return config
+
+
+def state_template(model, config, image_shapes, dataset_size: int, key=None):
+  """ShapeDtypeStructs of a fresh state of `model`, the template a restore fills, built
+  from `template_config` (no initialisation weight file is read)."""
+  config = template_config(model, config)
+  key = jax.random.key(0) if key is None else key
+  return jax.eval_shape(lambda k: model.create_state(config, k, image_shapes, dataset_size), key)
 
 
 def load_state(workdir: str, config, step: int | None = None):
   """(model spec, train state) of checkpoint `step` (default: newest) in `workdir`, on one device."""
   spec = registry.get(config.model_name)
   shapes = spec.image_shapes(config)
-  template = template_config(spec, config)
-  abstract = jax.eval_shape(lambda k: spec.create_state(template, k, shapes, 1), jax.random.key(0))
+  abstract = state_template(spec, config, shapes, 1)
   sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   manager = make_manager(workdir, None)
   try:

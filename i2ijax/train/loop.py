@@ -142,10 +142,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   init_key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)
 
   manager = checkpoint.make_manager(workdir, config.max_to_keep)
-  template = checkpoint.template_config(model, config)  # without initialisation weight files
   abstract = checkpoint.abstract_like(
-      jax.eval_shape(lambda k: model.create_state(template, k, image_shapes, dataset_size),
-                     init_key), shardings.replicated)
+      checkpoint.state_template(model, config, image_shapes, dataset_size, init_key),
+      shardings.replicated)
   state = checkpoint.restore_newest_good(manager, abstract, workdir)
   if state is None:
     state = init(init_key)
