@@ -140,6 +140,21 @@ def l1_loss(x, y):
   return jnp.mean(jnp.abs(x - y))
 
 
+def cam_loss(source_logits, target_logits):
+  """U-GAT-IT's generator CAM loss (Kim et al. 2020, eq. 5):
+  L_cam = -(E[log eta(x_s)] + E[log(1 - eta(x_t))]).
+
+  source_logits: the generator's CAM logits [N, 2] (average- and max-pooled)
+  on images of the *other* domain, which it translates (target 1);
+  target_logits: its logits on images of its own target domain, the identity
+  mapping (target 0). Each term is the mean sigmoid cross-entropy over all
+  elements (`nn.BCEWithLogitsLoss`).
+  """
+  return (jnp.mean(optax.sigmoid_binary_cross_entropy(source_logits, jnp.ones_like(source_logits)))
+          + jnp.mean(optax.sigmoid_binary_cross_entropy(target_logits,
+                                                        jnp.zeros_like(target_logits))))
+
+
 def cycle_loss(reconstructed, original):
   """Cycle consistency (Zhu et al. 2017, eq. 2): E[||F(G(x)) - x||_1], per element mean."""
   return l1_loss(reconstructed, original)

@@ -171,6 +171,7 @@ MODELS = {
     "homointerp": "i2ijax.train.homointerp:SPEC",
     "munit": "i2ijax.train.munit:MUNIT_SPEC",
     "unit": "i2ijax.train.munit:UNIT_SPEC",
+    "ugatit": "i2ijax.train.ugatit:SPEC",
 }
 
 

@@ -28,7 +28,8 @@ skipped and named, and grayscale, RGBA, CMYK or 16-bit inputs are converted to
 the model's channels, each with one warning, before anything is translated.
 Outputs are PNGs named after the inputs; where one input gives several
 outputs (styles, references or an interpolation) they are NAME_000.png,
-NAME_001.png, ...
+NAME_001.png, ... A model's additional outputs are saved beside each image
+as NAME_<extra>.png (U-GAT-IT: NAME_heatmap.png, its attention map).
 
 Multi-label models (attribute data: StarGAN) read the input's own
 attributes with their discriminator's classifier. `--attrs=NAME=VALUE,...`
@@ -104,13 +105,15 @@ def to_input(image: np.ndarray, translator: registry.Translator) -> np.ndarray:
 
 
 def translate_image(translator: registry.Translator, params, image: np.ndarray,
-                    labels=None) -> np.ndarray:
+                    labels=None, *, extras: bool = False):
   """uint8 [H, W, C] -> uint8 [K, H, W, C_out] (K = translator.num_outputs).
 
   `params` = `translator.params(state)`; outputs of padded inputs are cropped
   back to the input's size, those of resized inputs keep `translator.size`.
   `labels` (multi-label models): the input's known attributes, float [K] of
   0/1, passed on to `translator.apply` (else the model reads them itself).
+  With `extras`, returns (images, {name: uint8 [K, H, W, C]}) with the
+  translator's additional outputs (`Translator.extras`, e.g. attention maps).
   """
   h, w = image.shape[:2]
   x = jnp.asarray(to_input(image, translator)[None])
@@ -118,8 +121,12 @@ def translate_image(translator: registry.Translator, params, image: np.ndarray,
     out = translator.apply(params, x)
   else:
     out = translator.apply(params, x, labels=jnp.asarray(labels, jnp.float32).reshape(1, -1))
-  out = np.asarray(out["image"] if isinstance(out, dict) else out)
-  return image_io.to_uint8(out if translator.size else out[:, :h, :w])
+  outputs = out if isinstance(out, dict) else {"image": out}
+  crop = lambda a: image_io.to_uint8(np.asarray(a) if translator.size
+                                     else np.asarray(a)[:, :h, :w])
+  if not extras:
+    return crop(outputs["image"])
+  return crop(outputs["image"]), {name: crop(outputs[name]) for name in translator.extras}
 
 
 def make_request(config, spec: registry.ModelSpec, direction: str = "AtoB", *, domain=None,
@@ -188,10 +195,16 @@ def make_translator(workdir: str, direction: str = "AtoB", step: int | None = No
   _, state = load_state(workdir, config, step)
   params = translator.params(state)
 
-  def translate(image: np.ndarray) -> list[np.ndarray]:
-    return list(translate_image(translator, params, image))
+  def translate(image: np.ndarray, extras: bool = False):
+    """[uint8 outputs]; with `extras`, also {name: [uint8 outputs]} of the model's
+    additional outputs (`translate.extras` names them)."""
+    if not extras:
+      return list(translate_image(translator, params, image))
+    images, more = translate_image(translator, params, image, extras=True)
+    return list(images), {k: list(v) for k, v in more.items()}
 
   translate.channels = translator.in_channels
+  translate.extras = translator.extras
   return translate, config, int(state.step)
 
 
@@ -216,10 +229,13 @@ def translate_images(workdir: str, inputs: str, output: str, direction: str = "A
       image = image_io.read_image(path, translate.channels)[0]
     stem = os.path.splitext(os.path.relpath(path, inputs) if os.path.isdir(inputs)
                             else os.path.basename(path))[0]
-    outputs = translate(image)  # one: NAME.png; several: NAME_000.png, ...
-    names = ([f"{stem}.png"] if len(outputs) == 1
-             else [f"{stem}_{k:03d}.png" for k in range(len(outputs))])
-    for out, name in zip(outputs, names):
+    # One output: NAME.png; several: NAME_000.png, ...; extras: NAME[_k]_<extra>.png.
+    outputs, extras = translate(image, extras=True)
+    stems = [stem] if len(outputs) == 1 else [f"{stem}_{k:03d}" for k in range(len(outputs))]
+    files = [(out, f"{s}.png") for out, s in zip(outputs, stems)]
+    for name, images in extras.items():
+      files += [(out, f"{s}_{name}.png") for out, s in zip(images, stems)]
+    for out, name in files:
       out_path = os.path.join(output, name)
       image_io.save_image(out, out_path)
       written.append(out_path)

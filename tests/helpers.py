@@ -108,9 +108,26 @@ def tiny_homointerp_config(size: int = 32):
   return c
 
 
+def tiny_ugatit_config(size: int = 32):
+  """The U-GAT-IT quickstart preset shrunk to seconds-per-run networks (light generator;
+  discriminators of 5 and 4 layers, the deepest that 32 px allow)."""
+  c = load_config("ugatit", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size + 4
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.ch = 4
+  c.model.n_res = 1
+  c.model.n_layers_global = {32: 5, 64: 6}[size]
+  c.model.n_layers_local = 4
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
-                "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config}
+                "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
+                "ugatit": tiny_ugatit_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):

@@ -356,7 +356,7 @@ def torch_default_params(params: Any, key: jax.Array) -> Any:
   with a = sqrt(5)) and bias ~ U(-b, b), b = 1 / sqrt(fan_in), fan_in the
   product of all kernel dims but the last (flax kernels end in the output
   features). Norm layers (`scale`, `bias` without a kernel): ones and zeros.
-  Used where an official model keeps a copy made before its custom init
+  Other parameters keep their values. Used where an official model keeps a copy made before its custom init
   (StarGAN v2's EMA networks).
   """
   leaves = []
@@ -390,6 +390,101 @@ def torch_default_params(params: Any, key: jax.Array) -> Any:
   def rebuild(node, path):
     if path in new:
       return new[path]
+    if not (isinstance(node, dict) or hasattr(node, "items")):
+      return node  # a parameter of no Conv/Linear/norm layer (e.g. U-GAT-IT's rho) keeps its init
     return {k: rebuild(v, path + (k,)) for k, v in dict(node).items()}
 
   return rebuild(params, ())
+
+
+# ---------------------------------------------------------------- spectral norm
+SPECTRAL_NORM_EPS = 1e-12
+
+
+def _normalize(x, eps: float = SPECTRAL_NORM_EPS):
+  """`F.normalize(x, dim=0, eps)`: x / max(||x||_2, eps)."""
+  return x / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(x))), eps)
+
+
+def _unit_normal(module: nn.Module, size: int, dtype):
+  """A N(0, 1) vector of `size`, normalised, drawn from the module's "params" rng at init."""
+  return lambda: _normalize(jax.random.normal(module.make_rng("params"), (size,), dtype))
+
+
+def spectral_normalize(module: nn.Module, kernel: jax.Array, matrix: jax.Array,
+                       update: bool) -> jax.Array:
+  """`torch.nn.utils.spectral_norm` (one power iteration, eps 1e-12) of a kernel of `module`.
+
+  `matrix` is `kernel` as PyTorch's [out, rest] weight matrix (its `dim=0`
+  reshape). The vectors u [out] and v [rest] live in the module's
+  `batch_stats` collection ("u", "v"; PyTorch's `weight_u`, `weight_v`
+  buffers), drawn N(0, 1) and normalised at init without any iteration, as
+  PyTorch does. With `update` (PyTorch's training mode: every call) one power
+  iteration v <- normalize(W^T u), u <- normalize(W v) runs first, without
+  gradient, and the new vectors are stored when the collection is mutable;
+  otherwise the stored ones are used. Returns kernel / sigma, sigma = u^T W v
+  (gradients flow through W in both, not through u and v).
+  """
+  dtype = jnp.promote_types(matrix.dtype, jnp.float32)
+  w = matrix.astype(dtype)
+  u_var = module.variable("batch_stats", "u", _unit_normal(module, w.shape[0], dtype))
+  v_var = module.variable("batch_stats", "v", _unit_normal(module, w.shape[1], dtype))
+  u, v = u_var.value.astype(dtype), v_var.value.astype(dtype)
+  if update and not module.is_initializing():
+    wd = jax.lax.stop_gradient(w)
+    v = _normalize(wd.T @ u)
+    u = _normalize(wd @ v)
+    if module.is_mutable_collection("batch_stats"):
+      u_var.value, v_var.value = u.astype(u_var.value.dtype), v.astype(v_var.value.dtype)
+  sigma = jnp.dot(u, w @ v)
+  return (kernel.astype(dtype) / sigma).astype(kernel.dtype)
+
+
+class SpectralConv2d(nn.Module):
+  """`spectral_norm(nn.Conv2d(...))` on NHWC, zero padding `padding` (reflect-pad before).
+
+  Parameters {"kernel" [k, k, in, out] (PyTorch's `weight_orig`), "bias"};
+  batch_stats {"u" [out], "v" [in * k * k]} in PyTorch's order (`spectral_normalize`).
+  `update`: one power iteration (training mode).
+  """
+
+  features: int
+  kernel: int
+  stride: int = 1
+  padding: int = 0
+  use_bias: bool = True
+  dtype: Dtype = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, update: bool):
+    k, p = self.kernel, self.padding
+    w = self.param("kernel", normal_init(), (k, k, x.shape[-1], self.features), self.param_dtype)
+    b = (self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+         if self.use_bias else None)
+    w = spectral_normalize(self, w, jnp.transpose(w, (3, 2, 0, 1)).reshape(self.features, -1),
+                           update)
+    x, w, b = nn.dtypes.promote_dtype(x, w, b, dtype=self.dtype)
+    y = conv2d(x, w, self.stride, ((p, p), (p, p)))
+    return y + b if b is not None else y
+
+
+class SpectralDense(nn.Module):
+  """`spectral_norm(nn.Linear(in, features))`: params {"kernel" [in, features], "bias"},
+  batch_stats {"u" [features], "v" [in]}. Returns (x W / sigma (+ b), the raw kernel), the
+  raw kernel being what PyTorch's `module.parameters()` yields (`weight_orig`)."""
+
+  features: int
+  use_bias: bool = True
+  dtype: Dtype = None
+  param_dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, update: bool):
+    w = self.param("kernel", normal_init(), (x.shape[-1], self.features), self.param_dtype)
+    b = (self.param("bias", nn.initializers.zeros, (self.features,), self.param_dtype)
+         if self.use_bias else None)
+    wn = spectral_normalize(self, w, w.T, update)
+    xc, wc, bc = nn.dtypes.promote_dtype(x, wn, b, dtype=self.dtype)
+    y = xc @ wc
+    return (y + bc if bc is not None else y), w

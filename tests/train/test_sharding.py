@@ -124,3 +124,13 @@ def test_homointerp_one_device_equals_eight_devices_float64_state():
   assert result["n_leaves"] > 60
   assert result["max_state_diff"] < 1e-5, result
   assert result["max_metric_diff"] < 1e-5, result
+
+
+def test_ugatit_one_device_equals_eight_devices_float64_state():
+  # Two iterations: D then G updates, three power iterations of every spectral norm per
+  # iteration, the rho clipping.
+  result = run_sharding_worker("ugatit", "float64", 2)
+  assert result["step"] == 2
+  assert result["n_leaves"] > 60
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result
