@@ -41,6 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.load_size = 286
   c.data.crop_size = 256  # --img_size
   c.data.flip = True
+  c.data.resize_filter = "bilinear"  # torchvision's Resize default (train and test)
   c.data.embedded_images = 64
   c.data.prefetch = 2
 

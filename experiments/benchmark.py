@@ -38,8 +38,8 @@ The checkouts are kept outside this repository. --official_repo is either
                  stargan_v2=D2,munit=D3,unit=D4; or
   DIR            a checkout itself, or a directory holding checkouts under the
                  names of OFFICIAL below (pytorch-CycleGAN-and-pix2pix,
-                 stargan-v2, MUNIT, UNIT); each model takes the one that has
-                 its identifying file.
+                 stargan-v2, MUNIT, UNIT, UGATIT-pytorch); each model takes the
+                 one that has its identifying file.
 """
 
 import argparse
@@ -79,6 +79,7 @@ OFFICIAL = {
     "stargan_v2": ("stargan-v2", "core/solver.py"),
     "munit": ("MUNIT", "configs/edges2handbags_folder.yaml"),
     "unit": ("UNIT", "configs/unit_edges2handbags_folder.yaml"),
+    "ugatit": ("UGATIT-pytorch", "UGATIT.py"),
 }
 
 

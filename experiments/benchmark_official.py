@@ -27,6 +27,12 @@ kept outside this repository (nothing of it is copied here):
                      new_size = crop = size, batch_size and max_iter set; one
                      iteration is the region train.py times itself
                      (`dis_update` + `gen_update`).
+  ugatit             znxlwm/UGATIT-pytorch. `UGATIT.build_model()` and
+                     `UGATIT.train()` run with `main.py`'s defaults (the full
+                     generator) plus --img_size = size, --batch_size and
+                     --iteration; one iteration is one pass of the train
+                     loop (discriminator update, generator update, rho
+                     clipping), timed between the loop's per-iteration prints.
 Only what feeds the training loop is replaced: the data loaders yield uniform
 [-1, 1] images (and uniform domain labels; the latent codes and random styles
 are drawn by the official code, or by its fetcher's rules); imports the
@@ -50,7 +56,7 @@ import tempfile
 import time
 import types
 
-MODELS = ("cyclegan", "pix2pix", "stargan_v2", "munit", "unit")
+MODELS = ("cyclegan", "pix2pix", "stargan_v2", "munit", "unit", "ugatit")
 
 
 class _Inert:
@@ -284,6 +290,46 @@ def time_munit_family(args, torch, cuda, clock):
   return times[args.warmup:]
 
 
+def time_ugatit(args, torch, cuda, clock):
+  """Iteration times of `UGATIT.train`: its loaders yield uniform [-1, 1] images (through
+  iterators with the `.next()` the loop calls); its per-iteration print marks the time."""
+  _stand_in_if_missing("cv2", "scipy", "scipy.misc", "torchvision", "torchvision.transforms")
+  _install("dataset", ImageFolder=lambda root, transform=None: root)
+  if not cuda:
+    torch.Tensor.cuda = lambda self, *a, **kw: self
+    torch.nn.Module.cuda = lambda self, *a, **kw: self
+  official = importlib.import_module("UGATIT")
+  official_main = importlib.import_module("main")
+
+  class Batches:
+    def next(self):
+      return torch.rand(args.batch, 3, args.size, args.size) * 2 - 1, 0
+
+    __next__ = next
+
+  class Loader:
+    def __iter__(self):
+      return Batches()
+
+  official.DataLoader = lambda *a, **k: Loader()
+  marks = []
+  official.print = lambda *a, **k: marks.append(clock())
+  sys.argv = ["main.py", "--result_dir", tempfile.mkdtemp(), "--img_size", str(args.size),
+              "--batch_size", str(args.batch), "--iteration", str(args.warmup + args.steps),
+              "--device", "cuda" if cuda else "cpu", "--print_freq", "1000000",
+              "--save_freq", "1000000"]
+  hp = official_main.parse_args()
+  torch.manual_seed(0)
+  gan = official.UGATIT(hp)
+  gan.build_model()
+  marks.clear()  # from here on one print per iteration, after its update
+  start = clock()
+  gan.train()
+  marks = [start] + marks[1:]  # "training start !", then one mark per iteration
+  times = [b - a for a, b in zip(marks, marks[1:])]
+  return times[args.warmup:]
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--official_repo", required=True)
@@ -302,7 +348,7 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
   clock = Clock(torch, cuda)
   timer = {"cyclegan": time_junyanz, "pix2pix": time_junyanz, "stargan_v2": time_stargan_v2,
-           "munit": time_munit_family, "unit": time_munit_family}[args.model]
+           "munit": time_munit_family, "unit": time_munit_family, "ugatit": time_ugatit}[args.model]
   times = timer(args, torch, cuda, clock)
   if len(times) != args.steps:
     raise SystemExit(f"timed {len(times)} iterations, expected {args.steps}")

@@ -237,14 +237,19 @@ def stretch_to_full_range(image: np.ndarray) -> np.ndarray:
   return (np.clip((x - lo) * scale, 0, 255) + np.float32(0.5)).astype(np.uint8)
 
 
+# config.data.resize_filter -> PIL filter of the resize_and_crop resize (and its test resize).
+RESIZE_FILTERS = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
+
+
 def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_size: int,
                crop_size: int, flip: bool, randcrop_prob: float = 0.5,
                center_crop: int = 0, center_crop_offset=(0, 0),
-               stretch: bool = False) -> np.ndarray:
+               stretch: bool = False, resize_filter: str = "bicubic") -> np.ndarray:
   """The official training transforms: uint8 [H, W, C] -> float32 [h, w, C] in [-1, 1].
 
   pix2pix / CycleGAN (`get_transform`):
-    resize_and_crop: resize to load_size x load_size (bicubic), random crop
+    resize_and_crop: resize to load_size x load_size (bicubic; U-GAT-IT's
+      torchvision Resize: `resize_filter` "bilinear"), random crop
       crop_size; crop: random crop crop_size; none: sides rounded to
       multiples of 4. An image smaller than the crop is first upscaled
       (bicubic) so its short side equals crop_size.
@@ -297,7 +302,7 @@ def preprocess(image: np.ndarray, rng: np.random.Generator, *, mode: str, load_s
       image = resize(image[top:top + h, left:left + w], crop_size, crop_size, Image.BILINEAR)
     image = resize(image, crop_size, crop_size, Image.BILINEAR)
   elif mode == "resize_and_crop":
-    image = resize(image, load_size, load_size)
+    image = resize(image, load_size, load_size, RESIZE_FILTERS[resize_filter])
   elif mode == "resize_short_and_crop":
     image = resize_short_side(image, load_size)
   elif mode == "none":

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from i2ijax.data.images import preprocess
+from i2ijax.data.images import RESIZE_FILTERS, preprocess
 
 
 class UnalignedExamples:
@@ -165,7 +165,8 @@ def make_transform(data_config) -> Callable:
                       randcrop_prob=data_config.get("randcrop_prob", 0.5),
                       center_crop=data_config.get("center_crop", 0),
                       center_crop_offset=tuple(data_config.get("center_crop_offset", (0, 0))),
-                      stretch=data_config.get("stretch", False))
+                      stretch=data_config.get("stretch", False),
+                      resize_filter=data_config.get("resize_filter", "bicubic"))
   return transform
 
 
@@ -189,6 +190,9 @@ def validate_data_config(d) -> None:
   center_crop = d.get("center_crop", 0)
   if center_crop < 0:
     raise ValueError(f"config.data.center_crop={center_crop} must be >= 0 (0: no centre crop)")
+  if d.get("resize_filter", "bicubic") not in RESIZE_FILTERS:
+    raise ValueError(f"config.data.resize_filter={d.resize_filter!r} is not one of "
+                     f"{sorted(RESIZE_FILTERS)}")
   offset = tuple(d.get("center_crop_offset", (0, 0)))
   if len(offset) != 2 or not all(isinstance(o, int) for o in offset):
     raise ValueError(f"config.data.center_crop_offset={offset!r} must be two ints (rows, columns)")

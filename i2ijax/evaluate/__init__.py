@@ -63,8 +63,8 @@ that says what to pass. During training, `config.eval_every_steps` = N > 0
 runs the same evaluation every N steps (`PeriodicEvaluation`).
 
 Images are prepared as the official test scripts do: `resize_and_crop`
-resizes to crop_size x crop_size (bicubic; test load_size = crop_size, no
-flip); `resize_short_and_crop` resizes the shorter side to crop_size
+resizes to crop_size x crop_size (bicubic, or `data.resize_filter`: U-GAT-IT
+bilinear; test load_size = crop_size, no flip); `resize_short_and_crop` resizes the shorter side to crop_size
 (bilinear) and center-crops a square; StarGAN v2 resizes to crop_size x
 crop_size (bilinear); StarGAN takes its training transform without the flip
 (the centre crop `data.center_crop`, then the short side resized to

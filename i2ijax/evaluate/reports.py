@@ -80,11 +80,15 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
                         lpips_heads=lpips_heads, lpips_net=lpips_net, workdir=workdir)
   _, state = load_state(workdir, config, step)
   step = int(state.step)
-  outputs = evaluator.translate(state)
+  extras = None
+  if save_images:  # with the model's additional outputs (attention maps) for the grids
+    outputs, extras = evaluator.translate(state, extras=True)
+  else:
+    outputs = evaluator.translate(state)
   report = {"workdir": workdir, "step": step, **evaluator(state, outputs)}
   name = report_path(workdir, split, step, train_mode)
   if save_images and jax.process_index() == 0:
-    save_grids(evaluator.tasks, outputs, name)
+    save_grids(evaluator.tasks, outputs, name, extras)
   if jax.process_index() == 0:
     write_json(report, name + ".json")
   if write_scalars:
@@ -92,11 +96,15 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
   return report
 
 
-def save_grids(tasks, outputs, folder: str) -> None:
-  """One PNG per input: input | its K outputs | the truth (where known)."""
-  for task, outs in zip(tasks, outputs):
+def save_grids(tasks, outputs, folder: str, extras=None) -> None:
+  """One PNG per input: input | its K outputs | their additional outputs (`extras`, per task
+  the per-input {name: images} of `Evaluator.translate`, e.g. U-GAT-IT's attention
+  heatmaps) | the truth (where known)."""
+  for t, (task, outs) in enumerate(zip(tasks, outputs)):
     for i, (x, ys) in enumerate(zip(task.inputs, outs)):
       row = [rgb(x)] + [rgb(y) for y in ys]
+      if extras is not None:
+        row += [rgb(y) for images in extras[t][i].values() for y in images]
       if task.truths is not None:
         row.append(rgb(task.truths[i]))
       if len({im.shape for im in row}) == 1:

@@ -211,10 +211,14 @@ class Evaluator:
     self._baselines[task.name] = baseline
     return baseline
 
-  def translate(self, state) -> list[list[np.ndarray]]:
-    """Per task, per input, uint8 [K, H, W, C] (the state is only read)."""
-    return [translate_task(translator, state, task)
-            for translator, task in zip(self.translators, self.tasks)]
+  def translate(self, state, extras: bool = False):
+    """Per task, per input, uint8 [K, H, W, C] (the state is only read). With `extras`,
+    (outputs, per task the per-input {name: images} of the model's additional outputs)."""
+    results = [translate_task(translator, state, task, extras=extras)
+               for translator, task in zip(self.translators, self.tasks)]
+    if not extras:
+      return results
+    return [r[0] for r in results], [r[1] for r in results]
 
   def __call__(self, state, outputs=None) -> dict:
     """The report of `state` (or of given `outputs`, as `translate` returns them)."""

@@ -51,7 +51,8 @@ def prepare_fn(config):
     transform = make_transform(unflipped)
     return lambda im: image_io.to_uint8(transform(im, np.random.default_rng(0)))
   if d.preprocess == "resize_and_crop":
-    return lambda im: image_io.resize(im, size, size)
+    resample = image_io.RESIZE_FILTERS[d.get("resize_filter", "bicubic")]
+    return lambda im: image_io.resize(im, size, size, resample)
   if d.preprocess == "resize_short_and_crop":
     def short_side(im):
       h, w = im.shape[:2]
@@ -261,14 +262,20 @@ def _local(tree):
   return jax.tree_util.tree_map(one, tree)
 
 
-def translate_task(translator: registry.Translator, state, task: Task) -> list[np.ndarray]:
+def translate_task(translator: registry.Translator, state, task: Task, extras: bool = False):
   """uint8 [K, H, W, C_out] per input of `task`, translated with `state`'s networks.
 
   Reads the state only (no training key is drawn, nothing changes); the
   translator's jitted function takes the parameters as an argument, so it
   compiles once for every state of a run. Each input's source labels
-  (`task.labels`, multi-label data) go to the translator with it.
+  (`task.labels`, multi-label data) go to the translator with it. With
+  `extras`, returns (outputs, [{name: uint8 [K, H, W, C]} per input]) with
+  the translator's additional outputs (U-GAT-IT's attention heatmaps).
   """
   params = _local(translator.params(state))
   labels = task.labels if task.labels is not None else [None] * len(task.inputs)
-  return [translate_image(translator, params, x, y) for x, y in zip(task.inputs, labels)]
+  results = [translate_image(translator, params, x, y, extras=extras)
+             for x, y in zip(task.inputs, labels)]
+  if not extras:
+    return results
+  return [r[0] for r in results], [r[1] for r in results]

@@ -309,8 +309,8 @@ def sample_grids(config, images: dict) -> dict:
   rows = tuple((f"real_{s}", f"idt_{s}_heatmap", f"idt_{s}", f"fake_{s}2{o}_heatmap",
                 f"fake_{s}2{o}", f"rec_{s}_heatmap", f"rec_{s}") for s, o in (("A", "B"), ("B", "A")))
   return {"samples": rows_grid(images, rows, ["A", "B"],
-                               ["real", "identity CAM", "identity", "translation CAM",
-                                "translation", "cycle CAM", "cycle"])}
+                               ["real", "idt CAM", "identity", "CAM", "translated", "cyc CAM",
+                                "cycle"])}
 
 
 def translator(config, request):

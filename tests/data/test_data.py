@@ -216,3 +216,22 @@ def test_homointerp_crop_offset_and_stretch():
   config.data.center_crop_offset = (0, 1.5)
   with pytest.raises(ValueError, match=r"config.data.center_crop_offset=\(0, 1.5\) must be two"):
     make_transform(config.data)
+
+
+def test_resize_filter_of_resize_and_crop():
+  """U-GAT-IT resizes with torchvision's default (bilinear), the junyanz family bicubic."""
+  image = np.random.default_rng(0).integers(0, 256, (20, 30, 3), np.uint8)
+  d = load_config("ugatit").data
+  assert d.resize_filter == "bilinear"
+  d.load_size = d.crop_size = 16
+  d.flip = False
+  out = make_transform(d)(image, np.random.default_rng(0))
+  want = np.asarray(Image.fromarray(image).resize((16, 16), Image.BILINEAR))
+  np.testing.assert_array_equal(out, want.astype(np.float32) / 127.5 - 1.0)
+  d.resize_filter = "bicubic"
+  bicubic = np.asarray(Image.fromarray(image).resize((16, 16), Image.BICUBIC))
+  np.testing.assert_array_equal(make_transform(d)(image, np.random.default_rng(0)),
+                                bicubic.astype(np.float32) / 127.5 - 1.0)
+  d.resize_filter = "lanczos"
+  with pytest.raises(ValueError, match="config.data.resize_filter='lanczos'"):
+    make_transform(d)

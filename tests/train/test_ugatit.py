@@ -105,17 +105,20 @@ def runs(tmp_path_factory):
   return train_straight_and_resumed(_loop_config, tmp_path_factory.mktemp("ugatit"), 4, 2)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(runs):
   assert runs["first_half"] == ["2"]
   assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 60
 
 
+@pytest.mark.slow
 def test_sample_grid_has_the_official_seven_columns(runs):
   png = os.path.join(runs["straight"], "samples", "step_00000004.png")
   body = grid_body(np.asarray(Image.open(png)), rows=4, cols=7)  # 2 images x (A, B lines)
   assert body.std() > 0
 
 
+@pytest.mark.slow
 def test_translate_writes_images_and_attention_heatmaps(runs, tmp_path):
   src = tmp_path / "in"
   src.mkdir()
@@ -127,3 +130,14 @@ def test_translate_writes_images_and_attention_heatmaps(runs, tmp_path):
   image, heat = (np.asarray(Image.open(p)) for p in sorted(written))
   assert image.shape == heat.shape == (32, 32, 3)  # resized to crop_size, as the official test
   assert heat[..., 1].max() > 0  # jet colours
+
+
+@pytest.mark.slow
+def test_evaluate_scores_day_to_night_and_saves_heatmaps_in_its_grids(runs):
+  from i2ijax.evaluate import evaluate_workdir
+  report = evaluate_workdir(runs["straight"], save_images=True)
+  task = report["tasks"]["AtoB"]
+  assert {"psnr", "ssim"} <= set(task["model"]) and {"psnr", "ssim"} <= set(task["baseline_input"])
+  folder = os.path.join(runs["straight"], "eval", "test_step4", "AtoB")
+  grid = np.asarray(Image.open(os.path.join(folder, sorted(os.listdir(folder))[0])))
+  assert grid.shape[1] >= 4 * 32 > grid.shape[0]  # input | translation | heatmap | truth

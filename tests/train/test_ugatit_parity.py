@@ -177,3 +177,13 @@ def test_forward_matches_the_official_networks(fixture):
 
 def test_three_iterations_match_the_official_ones(fixture):
   compare(official_config(), fixture).assert_ok()
+
+
+@pytest.mark.slow
+def test_a_wrong_cam_weight_fails_the_comparison(fixture):
+  c = official_config()
+  c.model.cam_weight = 1000.5
+  mm = compare(c, fixture)
+  assert any("loss/G_cam_A" in what for _, what, _ in mm.bad), mm.bad[:3]
+  with pytest.raises(AssertionError, match="differ from the official step"):
+    mm.assert_ok()
