@@ -35,7 +35,6 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 
 from i2ijax import losses

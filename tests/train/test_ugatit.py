@@ -6,7 +6,6 @@ tests/train/test_ugatit_parity.py."""
 
 import os
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

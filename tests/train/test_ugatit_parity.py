@@ -51,8 +51,7 @@ def variables(fixture, prefix):
 def locate(torch_key: str, value: np.ndarray):
   """(collection, path) of ours and the official value in our layout."""
   tree = models.variables_from_torch({torch_key: value})
-  (collection, sub), = tree_items = [(k, v) for k, v in tree.items() if v]
-  del tree_items
+  (collection, sub), = [(k, v) for k, v in tree.items() if v]  # the one non-empty collection
   path, leaf = [], sub
   while isinstance(leaf, dict):
     (name, leaf), = leaf.items()
