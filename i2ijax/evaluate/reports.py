@@ -80,11 +80,9 @@ def evaluate_workdir(workdir: str, split: str = "test", step: int | None = None,
                         lpips_heads=lpips_heads, lpips_net=lpips_net, workdir=workdir)
   _, state = load_state(workdir, config, step)
   step = int(state.step)
-  extras = None
-  if save_images:  # with the model's additional outputs (attention maps) for the grids
-    outputs, extras = evaluator.translate(state, extras=True)
-  else:
-    outputs = evaluator.translate(state)
+  # With images: the model's additional outputs (attention maps) too, for the grids.
+  outputs, extras = (evaluator.translate(state, extras=True) if save_images
+                     else (evaluator.translate(state), None))
   report = {"workdir": workdir, "step": step, **evaluator(state, outputs)}
   name = report_path(workdir, split, step, train_mode)
   if save_images and jax.process_index() == 0:

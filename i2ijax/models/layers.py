@@ -193,6 +193,20 @@ class RunningInstanceNorm(nn.Module):
     return y.astype(out_dtype)
 
 
+def at_least_float32(x):
+  """x in float32, or in its own dtype when that is wider (float64 runs stay float64)."""
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def instance_normalize(x, eps: float = 1e-5):
+  """(x - mean) / sqrt(var + eps) over H, W per sample and channel (biased variance, as
+  `nn.InstanceNorm2d`), in float32 at least (`at_least_float32`)."""
+  x32 = at_least_float32(x)
+  mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
+  var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
+  return (x32 - mean) * jax.lax.rsqrt(var + eps)
+
+
 def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
   """`nn.ReflectionPad2d(pad)` on an NHWC tensor."""
   return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")

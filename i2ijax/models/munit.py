@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from i2ijax.metrics.torch_weights import torch_to_flax_array
-from i2ijax.models.layers import (Conv, Conv2d, kaiming_normal, leaky_relu, normal_init,
-                                  upsample_nearest)
+from i2ijax.models.layers import (Conv, Conv2d, at_least_float32, instance_normalize,
+                                  kaiming_normal, leaky_relu, normal_init, upsample_nearest)
 # The perceptual term's VGG16 lives in i2ijax.perceptual; its names stay importable from here.
 
 Dtype = Any
@@ -43,19 +43,6 @@ def activation(name: str, x):
   if name == "none":
     return x
   raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
-
-
-def at_least_float32(x):
-  """x in float32, or in its own dtype when that is wider (float64 runs stay float64)."""
-  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
-
-
-def instance_normalize(x, eps: float = 1e-5):
-  """(x - mean) / sqrt(var + eps) over H, W per sample and channel (biased variance), in float32."""
-  x32 = at_least_float32(x)
-  mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
-  var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
-  return (x32 - mean) * jax.lax.rsqrt(var + eps)
 
 
 def adain(x, weight, bias, eps: float = 1e-5):

@@ -31,17 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from i2ijax.models.layers import (Conv, SpectralConv2d, SpectralDense, leaky_relu, reflect_pad,
-                                  upsample_nearest)
+from i2ijax.models.layers import (Conv, SpectralConv2d, SpectralDense, at_least_float32,
+                                  instance_normalize, leaky_relu, reflect_pad, upsample_nearest)
 from i2ijax.metrics.torch_weights import torch_to_flax_array
 
 Dtype = Any
 EPS = 1e-5
-
-
-def _wide(x):
-  """x in float32, or wider (float64 runs stay float64): norms are reduced in it."""
-  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 def _normalize_over(x, axes):
@@ -59,8 +54,8 @@ def instance_layer_normalize(x, rho):
   sample; both with the unbiased variance and eps 1e-5, as the official
   `adaILN`/`ILN`. Computed in float32 at least.
   """
-  xw = _wide(x)
-  r = _wide(rho)
+  xw = at_least_float32(x)
+  r = at_least_float32(rho)
   return r * _normalize_over(xw, (1, 2)) + (1 - r) * _normalize_over(xw, (1, 2, 3))
 
 
@@ -73,7 +68,7 @@ class AdaILN(nn.Module):
   @nn.compact
   def __call__(self, x, gamma, beta):
     rho = self.param("rho", nn.initializers.constant(0.9), (x.shape[-1],), self.param_dtype)
-    y = instance_layer_normalize(x, rho) * _wide(gamma)[:, None, None] + _wide(beta)[:, None, None]
+    y = instance_layer_normalize(x, rho) * at_least_float32(gamma)[:, None, None] + at_least_float32(beta)[:, None, None]
     return y.astype(x.dtype)
 
 
@@ -89,15 +84,12 @@ class ILN(nn.Module):
     rho = self.param("rho", nn.initializers.zeros, (c,), self.param_dtype)
     gamma = self.param("gamma", nn.initializers.ones, (c,), self.param_dtype)
     beta = self.param("beta", nn.initializers.zeros, (c,), self.param_dtype)
-    return (instance_layer_normalize(x, rho) * _wide(gamma) + _wide(beta)).astype(x.dtype)
+    return (instance_layer_normalize(x, rho) * at_least_float32(gamma) + at_least_float32(beta)).astype(x.dtype)
 
 
 def _instance_norm(x):
-  """`nn.InstanceNorm2d` (no affine, biased variance, eps 1e-5), in float32 at least."""
-  xw = _wide(x)
-  mean = jnp.mean(xw, axis=(1, 2), keepdims=True)
-  var = jnp.mean(jnp.square(xw - mean), axis=(1, 2), keepdims=True)
-  return ((xw - mean) * jax.lax.rsqrt(var + EPS)).astype(x.dtype)
+  """`nn.InstanceNorm2d` (no affine), back in the input's dtype."""
+  return instance_normalize(x, EPS).astype(x.dtype)
 
 
 class ResnetBlock(nn.Module):
@@ -187,7 +179,7 @@ class ResnetGenerator(nn.Module):
       h = nn.relu(ILN(self.param_dtype, name=f"UpBlock2_{norm_index}")(h))
     h = Conv(self.output_nc, 7, padding=3, pad_mode="reflect", use_bias=False,
              name="UpBlock2_11", **dt)(h)
-    return jnp.tanh(_wide(h)), _wide(cam_logit), _wide(heatmap)
+    return jnp.tanh(at_least_float32(h)), at_least_float32(cam_logit), at_least_float32(heatmap)
 
 
 def class_activation_map(x, dim: int, activation, spectral: bool, update: bool, dt: dict):
@@ -244,7 +236,7 @@ class Discriminator(nn.Module):
       h = lrelu(h)
     h, cam_logit, heatmap = class_activation_map(h, channels[-1], lrelu, True, update, dt)
     out = SpectralConv2d(1, 4, use_bias=False, name="conv", **dt)(reflect_pad(h, 1), update=update)
-    return _wide(out), _wide(cam_logit), _wide(heatmap)
+    return at_least_float32(out), at_least_float32(cam_logit), at_least_float32(heatmap)
 
 
 # ---------------------------------------------------------------- official weights

@@ -155,13 +155,10 @@ def generate(nets, params, name, x):
   return nets[name].apply({"params": params[name]}, x)
 
 
-def discriminate(nets, params, stats, name, x, update: bool = True):
-  """((logits, cam_logit, heatmap), stats): discriminator `name` with one power iteration of
-  its spectral norms (`update`, PyTorch's training mode), whose new vectors replace its
-  entry of `stats`."""
+def discriminate(nets, params, stats, name, x):
+  """((logits, cam_logit, heatmap), stats): discriminator `name` in PyTorch's training mode,
+  one power iteration of its spectral norms, whose new vectors replace its entry of `stats`."""
   variables = {"params": params[name], "batch_stats": stats[name]}
-  if not update:
-    return nets[name].apply(variables, x, update=False), stats
   out, new = nets[name].apply(variables, x, update=True, mutable=["batch_stats"])
   return out, {**stats, name: new["batch_stats"]}
 
