@@ -227,7 +227,7 @@ def bench_one(spec, config, n_devices, args) -> dict:
   example = make_batch()
   # One compilation per static phase of a cycle of iterations (StarGAN: D-only and D + G).
   t0 = time.perf_counter()
-  cycle = phase_cycle(spec, config)
+  cycle = phase_cycle(spec, config, dataset_size)
   compiled = {}
   for kw in cycle:
     if repr(kw) not in compiled:
@@ -265,10 +265,11 @@ def bench_one(spec, config, n_devices, args) -> dict:
           "mem_gib": mem, "mem_kind": mem_kind}
 
 
-def phase_cycle(spec, config, horizon: int = 120) -> list:
+def phase_cycle(spec, config, dataset_size: int, horizon: int = 120) -> list:
   """The `phase_args` of the shortest cycle of iterations that repeats over the first
-  `horizon` iterations (StarGAN's n_critic, HomoInterpGAN's n_discrim; [()] without phases)."""
-  phases = [phase_args(spec, config, i) for i in range(horizon)]
+  `horizon` iterations (StarGAN's n_critic, HomoInterpGAN's n_discrim, DRIT++'s d_iter; [()]
+  without phases)."""
+  phases = [phase_args(spec, config, i, dataset_size) for i in range(horizon)]
   period = next(p for p in range(1, horizon + 1)
                 if all(phases[i] == phases[i % p] for i in range(horizon)))
   return phases[:period]

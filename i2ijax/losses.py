@@ -336,3 +336,29 @@ def interpolated_attribute_targets(source, reference, strengths):
   for `binary_attribute_loss`.
   """
   return source + strengths * (reference - source)
+
+
+# ---------------------------------------------------------------- DRIT++ terms
+def content_adversarial_loss(content_logits):
+  """DRIT's content adversarial term for the encoders (Lee et al. 2018, eq. 2): the content
+  discriminator's logits [any shape] pushed towards 0.5, BCE(sigmoid(l), 0.5) averaged:
+  E[0.5 softplus(-l) + 0.5 softplus(l)]; minimal (log 2) where the content discriminator
+  cannot tell the domains apart."""
+  return jnp.mean(optax.sigmoid_binary_cross_entropy(content_logits,
+                                                     jnp.full_like(content_logits, 0.5)))
+
+
+def gaussian_kl_loss(mean, logvar):
+  """KL(N(mean, exp(logvar)) || N(0, I)) summed over all elements (DRIT's attribute KL,
+  Lee et al. 2020, eq. 6; the official sum, not a mean):
+  -0.5 * sum(1 + logvar - mean^2 - exp(logvar)). mean, logvar: [N, nz]."""
+  return -0.5 * jnp.sum(1.0 + logvar - jnp.square(mean) - jnp.exp(logvar))
+
+
+def mode_seeking_loss(fake1, fake2, z1, z2, eps: float = 1e-5):
+  """Mode seeking (Mao et al. 2019, eq. 3; DRIT++'s `lz`): the reciprocal of
+  mean|G(c, z1) - G(c, z2)| / mean|z1 - z2|, plus eps: 1 / (ratio + eps). fake1, fake2:
+  [N, H, W, C] from the same contents with codes z1, z2 [N, nz]; minimising it pushes the
+  two outputs apart. Both images are differentiated, the codes are constants."""
+  ratio = jnp.mean(jnp.abs(fake2 - fake1)) / jnp.mean(jnp.abs(z2 - z1))
+  return 1.0 / (ratio + eps)

@@ -125,8 +125,9 @@ class ModelSpec:
   input_multiple(config): image sides the networks accept are multiples of it.
   translate_example: the options of a typical `translate` call, for the
     closing line of a run.
-  step_phase(config, step) -> hashable, or None: a static phase of iteration
-    `step` (e.g. whether the generator updates in this iteration). The loop
+  step_phase(config, step, dataset_size) -> hashable, or None: a static phase
+    of iteration `step` (e.g. whether the generator updates in this iteration;
+    DRIT++'s depends on the position in the epoch). The loop
     then compiles the step once per phase, passing the value as the step's
     `phase=` keyword (`loop.compile_model`, `loop.phase_args`); the step must
     also work without it (traced, e.g. with `lax.cond`, which XLA:CPU runs
@@ -172,6 +173,7 @@ MODELS = {
     "munit": "i2ijax.train.munit:MUNIT_SPEC",
     "unit": "i2ijax.train.munit:UNIT_SPEC",
     "ugatit": "i2ijax.train.ugatit:SPEC",
+    "drit": "i2ijax.train.drit:SPEC",
 }
 
 

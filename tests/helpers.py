@@ -124,10 +124,26 @@ def tiny_ugatit_config(size: int = 32):
   return c
 
 
+def tiny_drit_config(size: int = 32):
+  """The DRIT++ quickstart preset shrunk to seconds-per-run networks: ch 4, image
+  discriminators of 3 layers and a content discriminator without 7x7 layers (what 32 px
+  allow)."""
+  c = load_config("drit", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size + 4
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.ch = 4
+  c.model.dis_layers = 3
+  c.model.content_d_layers = 0
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
-                "ugatit": tiny_ugatit_config}
+                "ugatit": tiny_ugatit_config, "drit": tiny_drit_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):

@@ -264,3 +264,36 @@ def test_interpolated_attribute_targets_and_mse():
   # Soft targets in the summed BCE: -(t log s(z) + (1 - t) log(1 - s(z))) at z = 0 is log 2.
   assert float(losses.binary_attribute_loss(jnp.zeros((2, 3)), v)) == pytest.approx(
       3 * math.log(2.0))
+
+
+def test_drit_content_adversarial_loss_is_log2_at_zero_logits_and_symmetric():
+  # BCE(s(l), 0.5) = 0.5 log(1 + e^-l) + 0.5 log(1 + e^l): log 2 at l = 0, even in l.
+  assert float(losses.content_adversarial_loss(jnp.zeros(3))) == pytest.approx(math.log(2))
+  l = jnp.array([1.5, -1.5])
+  want = 0.5 * math.log1p(math.exp(-1.5)) + 0.5 * math.log1p(math.exp(1.5))
+  assert float(losses.content_adversarial_loss(l)) == pytest.approx(want)
+
+
+def test_drit_gaussian_kl_by_hand():
+  # KL(N(mu, s^2) || N(0, 1)) = 0.5 (mu^2 + s^2 - 1 - log s^2) per element, summed.
+  mu = jnp.array([[0.0, 1.0], [2.0, -1.0]])
+  logvar = jnp.array([[0.0, 0.0], [math.log(4.0), math.log(0.25)]])
+  want = 0.5 * ((0 + 1 - 1 - 0) + (1 + 1 - 1 - 0) + (4 + 4 - 1 - math.log(4.0))
+                + (1 + 0.25 - 1 - math.log(0.25)))
+  assert float(losses.gaussian_kl_loss(mu, logvar)) == pytest.approx(want)
+  assert float(losses.gaussian_kl_loss(jnp.zeros((3, 8)), jnp.zeros((3, 8)))) == 0.0
+
+
+def test_mode_seeking_loss_by_hand_and_falls_as_outputs_move_apart():
+  z1, z2 = jnp.zeros((1, 4)), jnp.full((1, 4), 2.0)  # mean |z2 - z1| = 2
+  f1 = jnp.zeros((1, 2, 2, 3))
+  f2 = jnp.full((1, 2, 2, 3), 0.5)  # mean |f2 - f1| = 0.5: ratio 0.25
+  assert float(losses.mode_seeking_loss(f1, f2, z1, z2)) == pytest.approx(1 / (0.25 + 1e-5))
+  near = losses.mode_seeking_loss(f1, f2 * 0.1, z1, z2)
+  far = losses.mode_seeking_loss(f1, f2 * 2.0, z1, z2)
+  assert float(far) < float(losses.mode_seeking_loss(f1, f2, z1, z2)) < float(near)
+  # Identical outputs: the ratio 0 gives the cap 1 / eps.
+  assert float(losses.mode_seeking_loss(f1, f1, z1, z2)) == pytest.approx(1e5)
+  # The gradient pushes the outputs apart: it is negative along f2 - f1.
+  g = jax.grad(lambda f: losses.mode_seeking_loss(f1, f, z1, z2))(f2)
+  assert float(jnp.sum(g)) < 0

@@ -33,11 +33,11 @@ NORMS = ("none", "in", "ln", "adain")
 ACTIVATIONS = ("relu", "lrelu", "tanh", "none")
 
 
-def activation(name: str, x):
+def activation(name: str, x, lrelu_slope: float = 0.2):
   if name == "relu":
     return nn.relu(x)
   if name == "lrelu":
-    return leaky_relu(x, 0.2)
+    return leaky_relu(x, lrelu_slope)
   if name == "tanh":
     return jnp.tanh(x)
   if name == "none":
@@ -94,6 +94,7 @@ class ConvBlock(nn.Module):
   init: str = "kaiming"  # kaiming (generators) | gaussian (discriminators)
   dtype: Dtype = None
   param_dtype: Dtype = jnp.float32
+  lrelu_slope: float = 0.2  # 0.01 (torch's default) in DRIT++
 
   @nn.compact
   def __call__(self, x, adain_params=None):
@@ -109,7 +110,7 @@ class ConvBlock(nn.Module):
       x = LayerNorm(param_dtype=self.param_dtype, name="norm")(x)
     elif self.norm == "adain":
       x = adain(x, *adain_params)
-    return activation(self.act, x)
+    return activation(self.act, x, self.lrelu_slope)
 
 
 class ResBlock(nn.Module):
@@ -381,11 +382,12 @@ class PatchDis(nn.Module):
   pad_type: str = "reflect"
   dtype: Dtype = None
   param_dtype: Dtype = jnp.float32
+  lrelu_slope: float = 0.2
 
   @nn.compact
   def __call__(self, x):
     kw = dict(act=self.act, pad_type=self.pad_type, init="gaussian", dtype=self.dtype,
-              param_dtype=self.param_dtype)
+              param_dtype=self.param_dtype, lrelu_slope=self.lrelu_slope)
     x = ConvBlock(self.dim, 4, 2, 1, norm="none", name="layers_0", **kw)(x)
     dim = self.dim
     for i in range(self.n_layer - 1):
@@ -415,13 +417,15 @@ class MsImageDis(nn.Module):
   pad_type: str = "reflect"
   dtype: Dtype = None
   param_dtype: Dtype = jnp.float32
+  lrelu_slope: float = 0.2
 
   @nn.compact
   def __call__(self, x):
     outputs = []
     for k in range(self.num_scales):
       outputs.append(PatchDis(self.dim, self.n_layer, self.norm, self.act, self.pad_type,
-                              self.dtype, self.param_dtype, name=f"cnns_{k}")(x))
+                              self.dtype, self.param_dtype, self.lrelu_slope,
+                              name=f"cnns_{k}")(x))
       x = downsample_3x3(x)
     return outputs
 

@@ -209,3 +209,32 @@ def network_translator(config, request, net, name: str, in_channels: int, out_ch
                                             key=key)[0])
   params = lambda state: {"params": state.params[name], "batch_stats": state.batch_stats[name]}
   return Translator(apply, params, in_channels, out_channels, 1, multiple)
+
+
+def clip_grad_norm(grads, max_norm: float):
+  """`torch.nn.utils.clip_grad_norm_(params, max_norm)`: every gradient times
+  min(1, max_norm / (total 2-norm + 1e-6)), the norm taken over all leaves together."""
+  norm = optax.tree.norm(grads)
+  coef = jnp.minimum(1.0, max_norm / (norm + 1e-6))
+  return jax.tree_util.tree_map(lambda g: g * coef.astype(g.dtype), grads)
+
+
+def style_request(request) -> tuple:
+  """(references, count, outputs) of a multimodal translate request (`registry.TranslateRequest`):
+  the reference images as [1, H, W, C] arrays, how many codes to encode or draw (one per
+  reference, else `num_styles`; two to interpolate between) and the number of outputs.
+  ValueError when interpolating with other than zero or two references."""
+  refs = tuple(jnp.asarray(r)[None] for r in request.references)
+  interpolate = request.interpolate
+  if interpolate > 1 and len(refs) not in (0, 2):
+    raise ValueError(f"style interpolation needs two references, got {len(refs)}")
+  count = 2 if interpolate > 1 else (len(refs) or request.num_styles)
+  return refs, count, interpolate if interpolate > 1 else count
+
+
+def interpolate_codes(codes, interpolate: int):
+  """With interpolate K > 1, K codes evenly spaced from codes[0] to codes[1]; else `codes`."""
+  if interpolate <= 1:
+    return codes
+  t = jnp.linspace(0.0, 1.0, interpolate, dtype=codes.dtype)[:, None]
+  return (1 - t) * codes[0] + t * codes[1]

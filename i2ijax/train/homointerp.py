@@ -312,7 +312,7 @@ def draw(config, key, n: int, dtype) -> dict:
           "alpha": jax.random.uniform(ka, (n, 1, 1, 1), dtype)}
 
 
-def encoder_updates(config, step: int) -> bool:
+def encoder_updates(config, step: int, dataset_size: int | None = None) -> bool:
   """Whether E and T are updated in iteration `step` (0-based): step % n_discrim == 0,
   the official `global_step % n_discrim` (`ModelSpec.step_phase`)."""
   return int(step) % config.model.n_discrim == 0

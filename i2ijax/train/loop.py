@@ -97,10 +97,11 @@ def compile_model(config, model, dataset_size, image_shapes, shardings: StateSha
   return init, step, sample
 
 
-def phase_args(model, config, step: int) -> tuple:
+def phase_args(model, config, step: int, dataset_size: int) -> tuple:
   """The extra arguments of the compiled step of iteration `step` (`compile_model`):
-  (model.step_phase(config, step),) for models with static step phases, else ()."""
-  return (model.step_phase(config, step),) if model.step_phase else ()
+  (model.step_phase(config, step, dataset_size),) for models with static step phases,
+  else ()."""
+  return (model.step_phase(config, step, dataset_size),) if model.step_phase else ()
 
 
 def write_config(config, workdir: str) -> None:
@@ -172,7 +173,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         if step >= num_steps:
           break
         state, metrics = train_step(state, shardings.global_batch(local), rng,
-                                    *phase_args(model, config, step))
+                                    *phase_args(model, config, step, dataset_size))
         done = step + 1
         if step == start:
           jax.block_until_ready(metrics)

@@ -41,8 +41,9 @@ import optax
 from i2ijax import losses, perceptual
 from i2ijax.models.munit import Discriminators, Generators
 from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid, rows_grid
-from i2ijax.train.common import (learning_rate_schedule, make_optimizer, norm_metrics,
-                                 precision, validate_batch_and_precision)
+from i2ijax.train.common import (interpolate_codes, learning_rate_schedule, make_optimizer,
+                                 norm_metrics, precision, style_request,
+                                 validate_batch_and_precision)
 
 KINDS = ("munit", "unit")
 
@@ -514,11 +515,7 @@ def translator(config, request):
   if nets.kind == "unit":
     apply = jax.jit(lambda g, x: nets.decode(g, target, nets.encode(g, source, x)))
     return Translator(apply, params, *channels, 1, input_multiple(config))
-  refs = tuple(jnp.asarray(r)[None] for r in request.references)
-  interpolate = request.interpolate
-  if interpolate > 1 and len(refs) not in (0, 2):
-    raise ValueError(f"style interpolation needs two references, got {len(refs)}")
-  count = 2 if interpolate > 1 else (len(refs) or request.num_styles)
+  refs, count, k = style_request(request)
   random_codes = jax.random.normal(jax.random.key(request.seed),
                                    (count, config.model.gen.style_dim),
                                    jnp.dtype(config.model.param_dtype))
@@ -526,10 +523,7 @@ def translator(config, request):
   def codes(g):
     c = (jnp.concatenate([nets.encode(g, target, r)[1] for r in refs]) if refs
          else random_codes)
-    if interpolate > 1:
-      t = jnp.linspace(0.0, 1.0, interpolate, dtype=c.dtype)[:, None]
-      c = (1 - t) * c[0] + t * c[1]
-    return c
+    return interpolate_codes(c, request.interpolate)
 
   @jax.jit
   def apply(g, x):
@@ -537,7 +531,6 @@ def translator(config, request):
     c = codes(g)
     return nets.decode(g, target, jnp.repeat(content, c.shape[0], axis=0), c)
 
-  k = interpolate if interpolate > 1 else count
   return Translator(apply, params, *channels, k, input_multiple(config))
 
 

@@ -263,7 +263,7 @@ def condition_dim(config) -> int:
 
 
 # ---------------------------------------------------------------- train step
-def generator_updates(config, step: int) -> bool:
+def generator_updates(config, step: int, dataset_size: int | None = None) -> bool:
   """Whether G is updated in iteration `step` (0-based): (step + 1) % n_critic == 0
   (`ModelSpec.step_phase`)."""
   return (int(step) + 1) % config.model.n_critic == 0

@@ -54,7 +54,7 @@ def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_trac
     s_static, s_traced = state, state
     for i, b in enumerate(batches):
       before = s_static.params
-      (phase,) = phase_args(spec, c, i)
+      (phase,) = phase_args(spec, c, i, 8)
       s_static, m = static(s_static, b, jax.random.key(1), phase=phase)
       s_traced, _ = traced(s_traced, b, jax.random.key(1))
       assert phase == (i % 5 == 0), i  # the official `global_step % n_discrim == 0`

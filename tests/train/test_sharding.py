@@ -49,7 +49,7 @@ def run(devices):
   for i, b in enumerate(batches):
     gb = sh.global_batch(b)
     assert all(len(v.sharding.device_set) == len(devices) for v in gb.values())
-    state, metrics = step(state, gb, rng, *phase_args(model, c, i))
+    state, metrics = step(state, gb, rng, *phase_args(model, c, i, 16))
   return jax.device_get(state), jax.device_get(metrics)
 
 s1, m1 = run(jax.devices()[:1])
@@ -130,6 +130,16 @@ def test_ugatit_one_device_equals_eight_devices_float64_state():
   # Two iterations: D then G updates, three power iterations of every spectral norm per
   # iteration, the rho clipping.
   result = run_sharding_worker("ugatit", "float64", 2)
+  assert result["step"] == 2
+  assert result["n_leaves"] > 60
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result
+
+
+def test_drit_one_device_equals_eight_devices_float64_state():
+  # Two full updates (an epoch of two batches ends with full updates): every network's
+  # Adam, the split into encoded and random halves of the global batch, the draws.
+  result = run_sharding_worker("drit", "float64", 2)
   assert result["step"] == 2
   assert result["n_leaves"] > 60
   assert result["max_state_diff"] < 1e-5, result

@@ -90,7 +90,7 @@ def _check_generator_steps():
   s_static, s_traced = state0, state0
   for i, b in enumerate(batches):
     g_before = s_static.params["G"]
-    (phase,) = phase_args(spec, c, i)
+    (phase,) = phase_args(spec, c, i, 8)
     s_static, m = static(s_static, b, jax.random.key(1), phase=phase)
     s_traced, _ = traced(s_traced, b, jax.random.key(1))
     moved = any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in zip(

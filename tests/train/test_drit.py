@@ -1,0 +1,168 @@
+"""DRIT++: presets, the official update schedule, the halves of a batch, loop, resume, translate.
+
+The update itself (order, losses, two E_c/G steps, content-D clipping and rate) is checked
+against the official code in tests/train/test_drit_parity.py."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from i2ijax.train import drit
+from i2ijax.translate import translate_images
+from tests.helpers import (assert_same_states, grid_body, load_config, short_run,
+                           tiny_drit_config, train_straight_and_resumed)
+
+
+def test_presets_and_bad_values_are_named():
+  c = load_config("drit")
+  assert (c.batch_size, c.data.load_size, c.data.crop_size, c.model.d_iter, c.model.nz) == (
+      2, 256, 216, 3, 8)
+  drit.validate_config(c)
+  q = load_config("drit", "quickstart")
+  drit.validate_config(q)
+  with pytest.raises(ValueError, match="unknown drit preset"):
+    load_config("drit", "cat2dog")
+  c = load_config("drit")
+  c.batch_size = 3
+  with pytest.raises(ValueError, match=r"config.batch_size=3 must be even"):
+    drit.validate_config(c)
+  c = load_config("drit")
+  c.data.crop_size = 200
+  with pytest.raises(ValueError, match=r"config.data.crop_size=200 is too small for "
+                                       r"config.model.content_d_layers=3.*53 px"):
+    drit.validate_config(c)
+  c = load_config("drit", "quickstart")
+  c.model.dis_layers = 5
+  with pytest.raises(ValueError, match=r"crop_size >= 128 is needed"):
+    drit.validate_config(c)
+  c = load_config("drit")
+  c.model.lambda_latent = -1.0
+  with pytest.raises(ValueError, match=r"config.model.lambda_latent=-1.0 must be >= 0"):
+    drit.validate_config(c)
+
+
+def test_full_updates_follow_the_official_loop():
+  c = load_config("drit")  # d_iter 3, batch 2
+  phases = lambda size, n: "".join("F" if drit.full_update(c, t, size) else "C" for t in range(n))
+  # 4 batches per epoch: C C F, and the last two of every epoch are full updates.
+  assert phases(8, 8) == "CCFFCCFF"
+  # 20 images: 10 batches; (it + 1) % 3 == 0 at it 2, 5, 8, and it 8, 9 are the last two.
+  assert phases(20, 10) == "CCFCCFCCFF"
+  # 9 images: the loader has 5 batches, the last (one image) is skipped; 4 run per epoch.
+  assert phases(9, 8) == "CCFFCCFF"
+  traced = [bool(drit.full_update_traced(c, jnp.int32(t), 20)) for t in range(10)]
+  assert traced == [p == "F" for p in phases(20, 10)]
+
+
+def test_the_official_rate_is_constant_then_linear_per_epoch():
+  from i2ijax.train.common import learning_rate_schedule
+  c = load_config("drit")  # 600 + 600 epochs
+  sched = learning_rate_schedule(c, 10)  # 5 batches per epoch
+  # LambdaLR: 1 - max(0, ep - 600) / 601 during epoch ep.
+  for epoch in (0, 599, 600, 601, 900, 1199):
+    want = 1e-4 * (1 - max(0, epoch - 600) / 601)
+    assert float(sched(5 * epoch + 4)) == pytest.approx(want, rel=1e-6)
+
+
+def _tiny_state(c):
+  shapes = drit.image_shapes(c)
+  return jax.jit(lambda k: drit.create_state(c, k, shapes, 8))(jax.random.key(0))
+
+
+@pytest.mark.slow
+def test_content_only_steps_touch_only_the_content_discriminator_and_traced_equals_static():
+  """The static content-only step moves disContent alone; the traced step (`lax.cond`, no
+  `phase`) equals it there, reports zeros for the skipped terms, and runs the full update at
+  step 2. (The static full update is the one the parity test runs.)"""
+  c = tiny_drit_config()
+  state = _tiny_state(c)
+  rng = np.random.default_rng(0)
+  batches = [{d: jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for d in "AB"}
+             for _ in range(3)]
+  static = jax.jit(drit.make_train_step(c, 8), static_argnames=("phase",))
+  traced = jax.jit(drit.make_train_step(c, 8))
+  changed = lambda a, b: {k for k in drit.NETS if any(
+      float(jnp.max(jnp.abs(x - y))) > 0
+      for x, y in zip(jax.tree_util.tree_leaves(a[k]), jax.tree_util.tree_leaves(b[k])))}
+  s_static, s_traced = state, state
+  for t, b in enumerate(batches):
+    before = s_traced.params
+    s_traced, m_traced = traced(s_traced, b, jax.random.key(1))
+    if t < 2:
+      assert not drit.full_update(c, t, 8)
+      s_static, m = static(s_static, b, jax.random.key(1), phase=False)
+      assert changed(before, s_static.params) == {"disContent"}
+      assert float(m_traced["disContent"]) == pytest.approx(float(m["disContent"]), rel=1e-6)
+      assert float(m_traced["G_loss"]) == 0.0  # the skipped update reports zeros
+      for x, y in zip(jax.tree_util.tree_leaves(s_static), jax.tree_util.tree_leaves(s_traced)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+    else:
+      assert drit.full_update(c, t, 8)
+      assert changed(before, s_traced.params) == set(drit.NETS)
+      assert float(m_traced["G_loss"]) > 0
+
+
+@pytest.mark.slow
+def test_the_random_half_feeds_only_the_random_attribute_discriminators():
+  """Changing the second ("random") half of B changes disB2's and no other D's loss."""
+  c = tiny_drit_config()
+  state = _tiny_state(c)
+  rng = np.random.default_rng(0)
+  batch = {d: jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for d in "AB"}
+  other = {**batch, "B": batch["B"].at[1].set(-batch["B"][1])}
+  step = jax.jit(drit.make_train_step(c, 8), static_argnames=("phase",))
+  _, m1 = step(state, batch, jax.random.key(1), phase=True)
+  _, m2 = step(state, other, jax.random.key(1), phase=True)
+  changed = {k for k in ("disA", "disA2", "disB", "disB2", "disContent", "G_loss")
+             if float(m1[k]) != float(m2[k])}
+  assert changed == {"disB2"}
+
+
+def _loop_config(steps):
+  return short_run(tiny_drit_config(), steps)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  return train_straight_and_resumed(_loop_config, tmp_path_factory.mktemp("drit"), 4, 2)
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(runs):
+  assert runs["first_half"] == ["2"]
+  assert assert_same_states(runs["straight"], runs["resumed"], _loop_config(4)) > 60
+
+
+@pytest.mark.slow
+def test_sample_grid_has_the_official_display_columns(runs):
+  png = os.path.join(runs["straight"], "samples", "step_00000004.png")
+  body = grid_body(np.asarray(Image.open(png)), rows=4, cols=5)  # 2 images x (A, B lines)
+  assert body.std() > 0
+
+
+@pytest.mark.slow
+def test_translate_with_random_attributes_references_and_interpolation(runs, tmp_path):
+  wd = runs["straight"]
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (36, 44, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+  for name in ("r1", "r2"):
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+  src = str(tmp_path / "a.png")
+  read = lambda p: np.asarray(Image.open(p)).astype(int)
+  three = translate_images(wd, src, str(tmp_path / "s"), "AtoB", num_styles=3, seed=0)
+  assert [os.path.basename(p) for p in three] == ["a_000.png", "a_001.png", "a_002.png"]
+  assert read(three[0]).shape == (36, 44, 3)  # the input's own size (padded to 4, cropped)
+  assert np.abs(read(three[0]) - read(three[1])).mean() > 0
+  again = translate_images(wd, src, str(tmp_path / "s2"), "AtoB", num_styles=3, seed=0)
+  assert all(np.array_equal(read(a), read(b)) for a, b in zip(three, again))
+  refs = f"{tmp_path / 'r1.png'},{tmp_path / 'r2.png'}"
+  by_ref = translate_images(wd, src, str(tmp_path / "r"), "BtoA", reference=refs)
+  line = translate_images(wd, src, str(tmp_path / "i"), "BtoA", reference=refs, interpolate=4)
+  assert len(by_ref) == 2 and len(line) == 4
+  assert np.abs(read(line[0]) - read(by_ref[0])).max() <= 1
+  assert np.abs(read(line[-1]) - read(by_ref[1])).max() <= 1
+  assert np.abs(read(line[1]) - read(line[2])).mean() > 0
