@@ -45,8 +45,6 @@ the rate is the official `LambdaLR` of the epoch: constant for n_epochs, then
 linear over n_epochs_decay (`lr_policy` "linear" with epoch_count 0).
 """
 
-from typing import Any
-
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -457,8 +455,8 @@ def make_sample_fn(config):
     for src in DOMAINS:
       dst = OTHER[src]
       fake = nets.decode(p, dst, c[src], a[dst])
-      back = nets.decode(p, src, nets.content(p, dst, fake), nets.attribute(p, src, fake)[0])
-      # (the cycle: the translation's content with the attribute it is given back)
+      # The cycle: the translation's content, re-encoded, with the source's own attribute.
+      back = nets.decode(p, src, nets.content(p, dst, fake), a[src])
       out.update({f"real_{src}": batch[src], f"fake_{src}2{dst}": fake,
                   f"random_{src}2{dst}": nets.decode(p, dst, c[src], z_random),
                   f"self_{src}": nets.decode(p, src, c[src], a[src]), f"cycle_{src}": back})
