@@ -37,6 +37,7 @@ the spelling of its keys. Images are NHWC in [-1, 1].
 from typing import Any
 
 import flax.linen as nn
+from flax.traverse_util import flatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -292,14 +293,6 @@ def flax_path(torch_key: str) -> tuple[tuple[str, ...], str]:
   return tuple(path), leaf
 
 
-def _flatten(tree, prefix=()):
-  for k, v in dict(tree).items():
-    if hasattr(v, "items"):
-      yield from _flatten(v, prefix + (k,))
-    else:
-      yield prefix + (k,), v
-
-
 def variables_from_torch(state_dict: dict, template) -> dict:
   """One official network's state_dict (numpy arrays) -> our params, shaped as `template`
   (our params of that network, arrays or ShapeDtypeStructs).
@@ -309,7 +302,7 @@ def variables_from_torch(state_dict: dict, template) -> dict:
   [out, in] -> [in, out]; LayerNorm [C, 1, 1] -> [C]. ValueError names any key
   without a place in `template`, and any parameter no key fills.
   """
-  shapes = {path: tuple(v.shape) for path, v in _flatten(template)}
+  shapes = {path: tuple(v.shape) for path, v in flatten_dict(dict(template)).items()}
   params, filled = {}, set()
   for key, value in state_dict.items():
     path, leaf = flax_path(key)

@@ -195,15 +195,24 @@ def optimizer_groups(params: dict) -> dict:
           "enc_c_gen": {k: params[k] for k in ("enc_c", "gen")}, "enc_a": params["enc_a"]}
 
 
+def _content_only(config, step, dataset_size: int):
+  """The official test for a content-discriminator-only iteration, on a Python int or a traced
+  step: it = step mod (batches per epoch); (it + 1) % d_iter != 0 and it < len(loader) - 2."""
+  n = config.batch_size
+  it = step % max(1, dataset_size // n)
+  loader_len = -(-dataset_size // n)
+  return ((it + 1) % config.model.d_iter != 0) & (it < loader_len - 2)
+
+
 def full_update(config, step: int, dataset_size: int) -> bool:
   """Whether batch `step` (0-based) runs the full update (else disContent alone), as the
-  official loop decides it: iteration it = step mod (batches per epoch) is content-only when
-  (it + 1) % d_iter != 0 and it < len(loader) - 2 (`ModelSpec.step_phase`)."""
-  n = config.batch_size
-  per_epoch = max(1, dataset_size // n)
-  loader_len = -(-dataset_size // n)
-  it = int(step) % per_epoch
-  return not ((it + 1) % config.model.d_iter != 0 and it < loader_len - 2)
+  official loop decides it (`_content_only`; `ModelSpec.step_phase`)."""
+  return not bool(_content_only(config, int(step), dataset_size))
+
+
+def full_update_traced(config, step, dataset_size: int):
+  """`full_update` of a traced step."""
+  return jnp.logical_not(_content_only(config, step, dataset_size))
 
 
 # ---------------------------------------------------------------- the step
@@ -296,14 +305,15 @@ def make_train_step(config, dataset_size: int):
   def image_d_loss(dp, real, fakes):
     terms = {}
     for dom in DOMAINS:
-      r = lambda name: bce_over_scales(dis(dp[name], name, real[f"{dom}_random"]), 1.0)
       terms[f"dis{dom}"] = (bce_over_scales(dis(dp[f"dis{dom}"], f"dis{dom}",
                                                 fakes[f"fake_{dom}_encoded"]), 0.0)
                             + bce_over_scales(dis(dp[f"dis{dom}"], f"dis{dom}", real[dom]), 1.0))
       name2 = f"dis{dom}2"
-      t = bce_over_scales(dis(dp[name2], name2, fakes[f"fake_{dom}_random"]), 0.0) + r(name2)
+      # The official code judges the random half once per fake; the value is the same.
+      real2 = bce_over_scales(dis(dp[name2], name2, real[f"{dom}_random"]), 1.0)
+      t = bce_over_scales(dis(dp[name2], name2, fakes[f"fake_{dom}_random"]), 0.0) + real2
       if ms:
-        t = t + bce_over_scales(dis(dp[name2], name2, fakes[f"fake_{dom}_random2"]), 0.0) + r(name2)
+        t = t + bce_over_scales(dis(dp[name2], name2, fakes[f"fake_{dom}_random2"]), 0.0) + real2
       terms[name2] = t
     return sum(terms.values()), terms
 
@@ -408,15 +418,6 @@ def make_train_step(config, dataset_size: int):
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   return train_step
-
-
-def full_update_traced(config, step, dataset_size: int):
-  """`full_update` of a traced step."""
-  n = config.batch_size
-  per_epoch = max(1, dataset_size // n)
-  loader_len = -(-dataset_size // n)
-  it = step % per_epoch
-  return jnp.logical_not(((it + 1) % config.model.d_iter != 0) & (it < loader_len - 2))
 
 
 # ---------------------------------------------------------------- samples and translation
