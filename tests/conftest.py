@@ -1,9 +1,10 @@
-"""pytest setup: a session XLA compilation cache, the `slow` marker and the shared fixtures.
+"""pytest setup: one XLA compilation cache for the session (workers and subprocesses), the `slow` marker and the shared fixtures.
 
 Helpers shared by test modules live in `tests/helpers.py`.
 """
 
 import atexit
+import os
 import shutil
 import tempfile
 
@@ -12,13 +13,19 @@ import pytest
 
 from tests.helpers import tiny_cyclegan_config
 
-# Tests build the same train steps many times (every run of the train loop
-# compiles its own); a compilation cache for the session compiles each once.
-_XLA_CACHE_DIR = tempfile.mkdtemp(prefix="i2ijax-test-xla-")
-atexit.register(shutil.rmtree, _XLA_CACHE_DIR, ignore_errors=True)
-jax.config.update("jax_compilation_cache_dir", _XLA_CACHE_DIR)
+# Tests build the same programs many times: every run of the train loop compiles
+# its own, and both xdist workers and the subprocesses the tests start (the
+# command line, multi-device and multi-process runs) compile the same tiny
+# models. One persistent compilation cache for the whole session compiles each
+# program once. The process that creates the folder (the xdist controller, or
+# a plain pytest run) passes it on through the environment and removes it at
+# exit; JAX_COMPILATION_CACHE_DIR makes every subprocess use it as well.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="i2ijax-test-xla-")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
 
 @pytest.fixture
 def tiny_config():

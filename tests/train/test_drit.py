@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from i2ijax.train import drit
+from i2ijax.train.loop import jit_once
 from i2ijax.translate import translate_images
 from tests.helpers import (assert_same_states, grid_body, load_config, short_run,
                            tiny_drit_config, train_straight_and_resumed)
@@ -93,7 +94,7 @@ def test_without_mode_seeking_no_second_random_attribute_and_the_traced_step():
 
 def _tiny_state(c):
   shapes = drit.image_shapes(c)
-  return jax.jit(lambda k: drit.create_state(c, k, shapes, 8))(jax.random.key(0))
+  return jit_once(lambda k: drit.create_state(c, k, shapes, 8))(jax.random.key(0))
 
 
 @pytest.mark.slow

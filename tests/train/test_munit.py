@@ -13,6 +13,7 @@ from i2ijax import losses
 from i2ijax.data.pipeline import Batches
 from i2ijax.train import munit
 from i2ijax.train.common import learning_rate_schedule
+from i2ijax.train.loop import jit_once
 from i2ijax.translate import translate_images
 from tests.helpers import (assert_same_states, grid_body, load_config, random_vgg16_state_dict,
                            short_run, tiny_munit_config, tiny_unit_config,
@@ -86,7 +87,7 @@ def test_step_schedule_is_torch_steplr_stepped_before_each_iteration():
 
 def _create_state(c, shapes, size):
   """A fresh state, initialised under jit (one compile instead of one per op)."""
-  return jax.jit(lambda k: munit.create_state(c, k, shapes, size))(jax.random.key(0))
+  return jit_once(lambda k: munit.create_state(c, k, shapes, size))(jax.random.key(0))
 
 
 def _adam_count(opt_state):

@@ -1,6 +1,8 @@
 """The same train step on 1 device and on 8 (simulated CPU) devices gives the same state.
 
-Every model runs through the same worker (a subprocess with 8 CPU devices).
+Every model runs through the same worker (a subprocess with 8 CPU devices). Each model's test
+is a class of its own: `--dist loadscope` sends each class, not the whole module, to one
+xdist worker, so the models' runs spread over the workers.
 
 In float32 the two runs differ by rounding only, but Adam turns the rounding
 noise of gradients that are exactly zero in theory (the conv biases just
@@ -72,75 +74,89 @@ def run_sharding_worker(model_name, dtype, n_steps):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
   proc = subprocess.run([sys.executable, "-c", WORKER, model_name, dtype, str(n_steps)],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
   assert proc.returncode == 0, proc.stderr[-4000:]
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
   return json.loads(line[len("RESULT "):])
 
 
-def test_one_device_equals_eight_devices_float64_state():
-  result = run_sharding_worker("cyclegan", "float64", 3)
-  assert result["step"] == 3
-  assert result["n_leaves"] > 50
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
-  assert result["max_pool_diff"] < 1e-5, result  # same pool draws, fakes equal up to rounding
+class TestCycleGAN:
+
+  def test_one_device_equals_eight_devices_float64_state(self):
+    result = run_sharding_worker("cyclegan", "float64", 3)
+    assert result["step"] == 3
+    assert result["n_leaves"] > 50
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
+    assert result["max_pool_diff"] < 1e-5, result  # same pool draws, fakes equal up to rounding
 
 
-def test_stargan_v2_one_device_equals_eight_devices_float64_state():
-  # One iteration: 2 D, 2 G, 1 F and 1 E Adam steps, EMA, R1 (a double backward).
-  result = run_sharding_worker("stargan_v2", "float64", 1)
-  assert result["step"] == 1
-  assert result["n_leaves"] > 100
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestStarGANv2:
+
+  def test_stargan_v2_one_device_equals_eight_devices_float64_state(self):
+    # One iteration: 2 D, 2 G, 1 F and 1 E Adam steps, EMA, R1 (a double backward).
+    result = run_sharding_worker("stargan_v2", "float64", 1)
+    assert result["step"] == 1
+    assert result["n_leaves"] > 100
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
 
 
-@pytest.mark.parametrize("model_name", ["munit", "unit"])
-def test_munit_family_one_device_equals_eight_devices_float64_state(model_name):
-  # Two iterations: D then G updates each, fresh style codes / latent noise per update.
-  result = run_sharding_worker(model_name, "float64", 2)
-  assert result["step"] == 2
-  assert result["n_leaves"] > 50
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestMUNITFamily:
+
+  @pytest.mark.parametrize("model_name", ["munit", "unit"])
+  def test_munit_family_one_device_equals_eight_devices_float64_state(self, model_name):
+    # Two iterations: D then G updates each, fresh style codes / latent noise per update.
+    result = run_sharding_worker(model_name, "float64", 2)
+    assert result["step"] == 2
+    assert result["n_leaves"] > 50
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
 
 
-def test_stargan_one_device_equals_eight_devices_float64_state():
-  # Two iterations at n_critic 2: a D-only step, then D and G (both static phases); the
-  # label permutation and the penalty's alphas are drawn over the global batch.
-  result = run_sharding_worker("stargan", "float64", 2)
-  assert result["step"] == 2
-  assert result["n_leaves"] > 40
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestStarGAN:
+
+  def test_stargan_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations at n_critic 2: a D-only step, then D and G (both static phases); the
+    # label permutation and the penalty's alphas are drawn over the global batch.
+    result = run_sharding_worker("stargan", "float64", 2)
+    assert result["step"] == 2
+    assert result["n_leaves"] > 40
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
 
 
-def test_homointerp_one_device_equals_eight_devices_float64_state():
-  # Two iterations at n_discrim 2: Dec, D and KG steps with E and T, then without; the
-  # strengths, reference permutation and penalty alphas are drawn over the global batch.
-  result = run_sharding_worker("homointerp", "float64", 2)
-  assert result["step"] == 2
-  assert result["n_leaves"] > 60
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestHomoInterpGAN:
+
+  def test_homointerp_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations at n_discrim 2: Dec, D and KG steps with E and T, then without; the
+    # strengths, reference permutation and penalty alphas are drawn over the global batch.
+    result = run_sharding_worker("homointerp", "float64", 2)
+    assert result["step"] == 2
+    assert result["n_leaves"] > 60
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
 
 
-def test_ugatit_one_device_equals_eight_devices_float64_state():
-  # Two iterations: D then G updates, three power iterations of every spectral norm per
-  # iteration, the rho clipping.
-  result = run_sharding_worker("ugatit", "float64", 2)
-  assert result["step"] == 2
-  assert result["n_leaves"] > 60
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestUGATIT:
+
+  def test_ugatit_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations: D then G updates, three power iterations of every spectral norm per
+    # iteration, the rho clipping.
+    result = run_sharding_worker("ugatit", "float64", 2)
+    assert result["step"] == 2
+    assert result["n_leaves"] > 60
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
 
 
-def test_drit_one_device_equals_eight_devices_float64_state():
-  # Two full updates (an epoch of two batches ends with full updates): every network's
-  # Adam, the split into encoded and random halves of the global batch, the draws.
-  result = run_sharding_worker("drit", "float64", 2)
-  assert result["step"] == 2
-  assert result["n_leaves"] > 60
-  assert result["max_state_diff"] < 1e-5, result
-  assert result["max_metric_diff"] < 1e-5, result
+class TestDRIT:
+
+  def test_drit_one_device_equals_eight_devices_float64_state(self):
+    # Two full updates (an epoch of two batches ends with full updates): every network's
+    # Adam, the split into encoded and random halves of the global batch, the draws.
+    result = run_sharding_worker("drit", "float64", 2)
+    assert result["step"] == 2
+    assert result["n_leaves"] > 60
+    assert result["max_state_diff"] < 1e-5, result
+    assert result["max_metric_diff"] < 1e-5, result
