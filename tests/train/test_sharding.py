@@ -83,14 +83,20 @@ def run_sharding_worker(model_name, dtype, n_steps):
   return json.loads(line[len("RESULT "):])
 
 
+def assert_one_device_equals_eight(model_name, n_steps, min_leaves):
+  """Runs the worker in float64 and requires the state and metrics to agree to 1e-5."""
+  result = run_sharding_worker(model_name, "float64", n_steps)
+  assert result["step"] == n_steps
+  assert result["n_leaves"] > min_leaves
+  assert result["max_state_diff"] < 1e-5, result
+  assert result["max_metric_diff"] < 1e-5, result
+  return result
+
+
 class TestCycleGAN:
 
   def test_one_device_equals_eight_devices_float64_state(self):
-    result = run_sharding_worker("cyclegan", "float64", 3)
-    assert result["step"] == 3
-    assert result["n_leaves"] > 50
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    result = assert_one_device_equals_eight("cyclegan", 3, 50)
     assert result["max_pool_diff"] < 1e-5, result  # same pool draws, fakes equal up to rounding
 
 
@@ -98,11 +104,7 @@ class TestStarGANv2:
 
   def test_stargan_v2_one_device_equals_eight_devices_float64_state(self):
     # One iteration: 2 D, 2 G, 1 F and 1 E Adam steps, EMA, R1 (a double backward).
-    result = run_sharding_worker("stargan_v2", "float64", 1)
-    assert result["step"] == 1
-    assert result["n_leaves"] > 100
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight("stargan_v2", 1, 100)
 
 
 class TestMUNITFamily:
@@ -110,11 +112,7 @@ class TestMUNITFamily:
   @pytest.mark.parametrize("model_name", ["munit", "unit"])
   def test_munit_family_one_device_equals_eight_devices_float64_state(self, model_name):
     # Two iterations: D then G updates each, fresh style codes / latent noise per update.
-    result = run_sharding_worker(model_name, "float64", 2)
-    assert result["step"] == 2
-    assert result["n_leaves"] > 50
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight(model_name, 2, 50)
 
 
 class TestStarGAN:
@@ -122,11 +120,7 @@ class TestStarGAN:
   def test_stargan_one_device_equals_eight_devices_float64_state(self):
     # Two iterations at n_critic 2: a D-only step, then D and G (both static phases); the
     # label permutation and the penalty's alphas are drawn over the global batch.
-    result = run_sharding_worker("stargan", "float64", 2)
-    assert result["step"] == 2
-    assert result["n_leaves"] > 40
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight("stargan", 2, 40)
 
 
 class TestHomoInterpGAN:
@@ -134,11 +128,7 @@ class TestHomoInterpGAN:
   def test_homointerp_one_device_equals_eight_devices_float64_state(self):
     # Two iterations at n_discrim 2: Dec, D and KG steps with E and T, then without; the
     # strengths, reference permutation and penalty alphas are drawn over the global batch.
-    result = run_sharding_worker("homointerp", "float64", 2)
-    assert result["step"] == 2
-    assert result["n_leaves"] > 60
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight("homointerp", 2, 60)
 
 
 class TestUGATIT:
@@ -146,11 +136,7 @@ class TestUGATIT:
   def test_ugatit_one_device_equals_eight_devices_float64_state(self):
     # Two iterations: D then G updates, three power iterations of every spectral norm per
     # iteration, the rho clipping.
-    result = run_sharding_worker("ugatit", "float64", 2)
-    assert result["step"] == 2
-    assert result["n_leaves"] > 60
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight("ugatit", 2, 60)
 
 
 class TestDRIT:
@@ -158,8 +144,4 @@ class TestDRIT:
   def test_drit_one_device_equals_eight_devices_float64_state(self):
     # Two full updates (an epoch of two batches ends with full updates): every network's
     # Adam, the split into encoded and random halves of the global batch, the draws.
-    result = run_sharding_worker("drit", "float64", 2)
-    assert result["step"] == 2
-    assert result["n_leaves"] > 60
-    assert result["max_state_diff"] < 1e-5, result
-    assert result["max_metric_diff"] < 1e-5, result
+    assert_one_device_equals_eight("drit", 2, 60)
