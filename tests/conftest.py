@@ -1,4 +1,5 @@
-"""pytest setup: one XLA compilation cache for the session (workers and subprocesses), the `slow` marker and the shared fixtures.
+"""pytest setup: one XLA compilation cache for the session (its workers and subprocesses),
+the `slow` marker and the shared fixtures.
 
 Helpers shared by test modules live in `tests/helpers.py`.
 """
@@ -26,6 +27,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 
 @pytest.fixture
 def tiny_config():
