@@ -30,7 +30,8 @@ OVERRIDES = [
 
 
 def _launch(workdir, devices, extra=()):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+  env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
+             f" --xla_force_host_platform_device_count={devices}",
              I2IJAX_COMPILATION_CACHE="",
              JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1", PYTHONPATH=ROOT)
   return subprocess.Popen([sys.executable, "-m", "i2ijax.main", *OVERRIDES, f"--workdir={workdir}",
