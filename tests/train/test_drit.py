@@ -13,9 +13,9 @@ from PIL import Image
 
 from i2ijax.train import drit
 from i2ijax.train.loop import jit_once
-from i2ijax.translate import translate_images
-from tests.helpers import (assert_same_states, grid_body, load_config, short_run,
-                           tiny_drit_config, train_straight_and_resumed)
+from tests.helpers import (assert_same_states, check_random_reference_and_interpolated_styles,
+                           grid_body, load_config, short_run, tiny_drit_config,
+                           train_straight_and_resumed)
 
 
 def test_presets_and_bad_values_are_named():
@@ -155,26 +155,7 @@ def test_sample_grid_has_the_official_display_columns(runs):
 
 @pytest.mark.slow
 def test_translate_with_random_attributes_references_and_interpolation(runs, tmp_path):
-  wd = runs["straight"]
-  rng = np.random.default_rng(0)
-  Image.fromarray(rng.integers(0, 256, (36, 44, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-  for name in ("r1", "r2"):
-    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
-  src = str(tmp_path / "a.png")
-  read = lambda p: np.asarray(Image.open(p)).astype(int)
-  three = translate_images(wd, src, str(tmp_path / "s"), "AtoB", num_styles=3, seed=0)
-  assert [os.path.basename(p) for p in three] == ["a_000.png", "a_001.png", "a_002.png"]
-  assert read(three[0]).shape == (36, 44, 3)  # the input's own size (padded to 4, cropped)
-  assert np.abs(read(three[0]) - read(three[1])).mean() > 0
-  again = translate_images(wd, src, str(tmp_path / "s2"), "AtoB", num_styles=3, seed=0)
-  assert all(np.array_equal(read(a), read(b)) for a, b in zip(three, again))
-  refs = f"{tmp_path / 'r1.png'},{tmp_path / 'r2.png'}"
-  by_ref = translate_images(wd, src, str(tmp_path / "r"), "BtoA", reference=refs)
-  line = translate_images(wd, src, str(tmp_path / "i"), "BtoA", reference=refs, interpolate=4)
-  assert len(by_ref) == 2 and len(line) == 4
-  assert np.abs(read(line[0]) - read(by_ref[0])).max() <= 1
-  assert np.abs(read(line[-1]) - read(by_ref[1])).max() <= 1
-  assert np.abs(read(line[1]) - read(line[2])).mean() > 0
+  check_random_reference_and_interpolated_styles(runs["straight"], tmp_path, "BtoA")
 
 
 @pytest.mark.slow

@@ -43,10 +43,14 @@ rng_np = np.random.default_rng(0)
 batches = [random_batch(model_name, 8, size, rng_np, dtype) for _ in range(n_steps)]
 shapes = {k: v.shape[1:] for k, v in batches[0].items()}
 
+initial = []  # the 1-device run's initial state, on the host
+
 def run(devices):
   sh = StateShardings(make_mesh(devices))
   init, step, _ = compile_model(c, model, 16, shapes, sh)
-  state = init(jax.random.key(0))
+  if not initial:  # both runs start from one initialisation: it is compiled once
+    initial.append(jax.device_get(init(jax.random.key(0))))
+  state = jax.device_put(initial[0], sh.replicated)
   rng = jax.device_put(jax.random.key(1), sh.replicated)
   for i, b in enumerate(batches):
     gb = sh.global_batch(b)
