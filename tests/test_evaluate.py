@@ -27,6 +27,7 @@ from tests.helpers import (TINY_CONFIGS, assert_same_states, load_config, random
 
 
 @pytest.mark.slow
+@pytest.mark.quickstart
 def test_small_quickstart_beats_the_noisy_input_on_held_out_photos(tmp_path):
   """The pix2pix quickstart network on 16 training crops for 600 steps (the full
   quickstart: 64 crops, 2,400 steps) must restore the held-out photos better
@@ -49,6 +50,7 @@ def test_small_quickstart_beats_the_noisy_input_on_held_out_photos(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.quickstart
 def test_cyclegan_quickstart_keeps_the_structure(tmp_path):
   """The CycleGAN quickstart for its first 400 steps (of 800; the rate is still
   constant) must translate held-out day photos closer to their true night grade

@@ -43,6 +43,7 @@ def test_state_stays_float32_while_convolutions_run_in_bfloat16(module):
   assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
+@pytest.mark.quickstart
 def test_bfloat16_training_reaches_the_float32_result(tmp_path):
   scores = {}
   for dtype in ("float32", "bfloat16"):
