@@ -19,7 +19,6 @@ beta = 0.
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 

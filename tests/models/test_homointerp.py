@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
-                                      KnowledgeTransform, Vgg19, VGG19_STAGES,
-                                      VGG19_TORCHVISION_INDEX)
+                                      KnowledgeTransform, Vgg19, VGG19_STAGES)
 from i2ijax.models.layers import count_params
 from i2ijax.train.homointerp import load_vgg19
 from tests.helpers import random_vgg19_state_dict
