@@ -186,6 +186,13 @@ def random_vgg19_state_dict(width: int, layout: str = "torchvision", seed: int =
   return sd
 
 
+def simulated_devices_env(devices: int, **extra) -> dict:
+  """The environment of a subprocess with `devices` simulated CPU devices: this process's,
+  XLA_FLAGS included (the session's flags from conftest), plus the device count."""
+  flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+  return dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, **extra)
+
+
 def train_straight_and_resumed(make_config, base, total: int, first: int) -> dict:
   """Runs `make_config(total)` in base/straight, and in base/resumed first
   `make_config(first)` then `make_config(total)` (a resume from step `first`).

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from i2ijax.translate import load_config, load_state
-from tests.helpers import ROOT
+from tests.helpers import ROOT, simulated_devices_env
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,7 @@ OVERRIDES = [
 
 
 def _launch(workdir, devices, extra=()):
-  env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "") +
-             f" --xla_force_host_platform_device_count={devices}",
-             I2IJAX_COMPILATION_CACHE="",
-             JAX_PLATFORMS="cpu", JAX_ENABLE_X64="1", PYTHONPATH=ROOT)
+  env = simulated_devices_env(devices, I2IJAX_COMPILATION_CACHE="", JAX_ENABLE_X64="1")
   return subprocess.Popen([sys.executable, "-m", "i2ijax.main", *OVERRIDES, f"--workdir={workdir}",
                            *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

@@ -12,13 +12,12 @@ below Adam's epsilon.
 """
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, simulated_devices_env
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +42,10 @@ rng_np = np.random.default_rng(0)
 batches = [random_batch(model_name, 8, size, rng_np, dtype) for _ in range(n_steps)]
 shapes = {k: v.shape[1:] for k, v in batches[0].items()}
 
-initial = []  # the 1-device run's initial state, on the host
-
-def run(devices):
+def run(devices, initial):
   sh = StateShardings(make_mesh(devices))
-  init, step, _ = compile_model(c, model, 16, shapes, sh)
-  if not initial:  # both runs start from one initialisation: it is compiled once
-    initial.append(jax.device_get(init(jax.random.key(0))))
-  state = jax.device_put(initial[0], sh.replicated)
+  _, step, _ = compile_model(c, model, 16, shapes, sh)
+  state = jax.device_put(initial, sh.replicated)
   rng = jax.device_put(jax.random.key(1), sh.replicated)
   for i, b in enumerate(batches):
     gb = sh.global_batch(b)
@@ -58,8 +53,11 @@ def run(devices):
     state, metrics = step(state, gb, rng, *phase_args(model, c, i, 16))
   return jax.device_get(state), jax.device_get(metrics)
 
-s1, m1 = run(jax.devices()[:1])
-s8, m8 = run(jax.devices())
+# Both runs start from one initialisation, compiled once (on one device), kept on the host.
+init = compile_model(c, model, 16, shapes, StateShardings(make_mesh(jax.devices()[:1])))[0]
+initial = jax.device_get(init(jax.random.key(0)))
+s1, m1 = run(jax.devices()[:1], initial)
+s8, m8 = run(jax.devices(), initial)
 diffs = [float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
          for a, b in zip(jax.tree_util.tree_leaves(s1), jax.tree_util.tree_leaves(s8))]
 mdiff = max(abs(float(m1[k]) - float(m8[k])) for k in m1)
@@ -75,11 +73,8 @@ print("RESULT " + json.dumps(result))
 
 def run_sharding_worker(model_name, dtype, n_steps):
   """{max_state_diff, max_metric_diff, n_leaves, step, ...}: 1 device vs 8, same batches."""
-  # Both runs compile in this one process with the same flags; LLVM's level-1 optimisation
-  # leaves XLA's partitioning (what is compared) as it is and compiles about three times faster.
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8 "
-             "--xla_backend_optimization_level=1",
-             JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+  # Both runs compile in this one process with the same flags (the session's, tests/conftest.py).
+  env = simulated_devices_env(8)
   proc = subprocess.run([sys.executable, "-c", WORKER, model_name, dtype, str(n_steps)],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
   assert proc.returncode == 0, proc.stderr[-4000:]
