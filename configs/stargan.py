@@ -18,6 +18,10 @@ Presets (`configs/stargan.py:NAME`):
   rafd        RaFD: `data.path` holding train/<expression>/ folders (8
               classes), single-label (softmax cross-entropy), centre crop 256;
   celeba_tfds CelebA from a prepared TFDS `celeb_a` (`data.tfds_data_dir`);
+  both        the official `--dataset Both`: CelebA (`data`, the default
+              setting) and RaFD (`data2.path`, centre crop 256) trained
+              jointly with the mask vector, c2_dim 8: each iteration runs the
+              D (and G) updates on a CelebA batch, then on a RaFD batch;
   quickstart  the embedded attribute photos (tint warm / cool, dark, faded,
               vignette; held-out photos with the true translation of every
               label) at 32 px with narrow networks (G and D 16 filters, 3
@@ -56,11 +60,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.flip = True
   c.data.embedded_images = 256
   c.data.prefetch = 2
+  # The second dataset of joint training (model.c2_dim > 0): these keys replace data's.
+  c.data2 = ml_collections.ConfigDict()
+  c.data2.source = "class_folders"
+  c.data2.path = ""  # --rafd_image_dir
+  c.data2.center_crop = 256  # --rafd_crop_size
 
   c.model = ml_collections.ConfigDict()
   c.model.attrs = CELEBA_ATTRS  # --selected_attrs
   c.model.groups = CELEBA_GROUPS  # mutually exclusive attributes ("A,B;C,D")
   c.model.single_label = False  # True: one class per image (RaFD): softmax cross-entropy
+  # Joint training (the official --dataset Both): c2_dim > 0 classes of a second, single-label
+  # dataset read from `data2` (its keys over `data`'s), conditions with the mask vector.
+  c.model.c2_dim = 0
+  c.model.attrs2 = ""  # the second dataset's class names (empty: its folders' names)
   c.model.g_conv_dim = 64
   c.model.d_conv_dim = 64
   c.model.g_repeat_num = 6
@@ -101,6 +114,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.groups = ""
     c.model.single_label = True
     return c
+  if arg == "both":
+    c.model.c2_dim = 8
+    c.model.attrs2 = ("angry,contemptuous,disgusted,fearful,happy,neutral,sad,surprised")
+    return c
   if arg == "quickstart":
     c.data.source = "embedded"
     c.data.preprocess = "center_crop_resize"
@@ -125,5 +142,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 1000
     c.eval_classifier_steps = 400
     return c
-  raise ValueError(f"unknown stargan preset {arg!r}; valid: celeba, celeba_tfds, rafd, "
+  raise ValueError(f"unknown stargan preset {arg!r}; valid: celeba, celeba_tfds, rafd, both, "
                    "quickstart")

@@ -127,10 +127,11 @@ class MultiLabelExamples:
     x: float32 [H, W, 3] in [-1, 1], image perm_epoch[g % size] with its
        own random transform (flip);
     label: float32 [K], its attribute label.
-  Example g depends only on (seed, g).
+  Example g depends only on (seed, g); `stream` > 0 draws an independent
+  sequence from the same seed (the second dataset of joint training).
   """
 
-  def __init__(self, source, *, seed: int, transform: Callable):
+  def __init__(self, source, *, seed: int, transform: Callable, stream: int = 0):
     if not len(source):
       raise ValueError(f"attribute source {source.name} has no images")
     self.source = source
@@ -140,20 +141,36 @@ class MultiLabelExamples:
     self.seed = seed
     self.transform = transform
     self.size = len(source)
+    self._stream = [stream] if stream else []
     self._perm_cache = (None, None)
 
   def _perm(self, epoch: int) -> np.ndarray:
     if self._perm_cache[0] != epoch:
-      perm = np.random.default_rng([self.seed, epoch, 1]).permutation(self.size)
+      perm = np.random.default_rng([self.seed, epoch, 1, *self._stream]).permutation(self.size)
       self._perm_cache = (epoch, perm)
     return self._perm_cache[1]
 
   def __call__(self, g: int) -> dict:
     epoch, pos = divmod(g, self.size)
     i = int(self._perm(epoch)[pos])
-    rng = np.random.default_rng([self.seed, g, 2])
+    rng = np.random.default_rng([self.seed, g, 2, *self._stream])
     return {"x": self.transform(self.source.load(i), rng),
             "label": np.asarray(self.source.label(i), np.float32)}
+
+
+class JointExamples:
+  """Two example functions read side by side (StarGAN's joint training, one loader per
+  dataset): example g is `first(g)` with `second(g)`'s keys + `suffix` beside it
+  ({"x", "label", "x2", "label2"}). Each cycles through its own epochs; `size`
+  (an epoch of the run) is the first's.
+  """
+
+  def __init__(self, first, second, suffix: str = "2"):
+    self.first, self.second, self.suffix = first, second, suffix
+    self.size = first.size
+
+  def __call__(self, g: int) -> dict:
+    return {**self.first(g), **{k + self.suffix: v for k, v in self.second(g).items()}}
 
 
 def make_transform(data_config) -> Callable:

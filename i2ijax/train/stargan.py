@@ -105,8 +105,41 @@ def validate_config(config) -> None:
   for key in ("lr_update_step", "num_iters_decay"):
     if o[key] < 1:
       raise ValueError(f"config.optimizer.{key}={o[key]!r} must be >= 1")
+  c2 = m.get("c2_dim", 0)
+  if c2 < 0 or c2 == 1:
+    raise ValueError(f"config.model.c2_dim={c2!r} must be 0 (one dataset) or the number of "
+                     f"classes (>= 2) of the second dataset of joint training")
+  if c2:
+    names2 = second_class_names(config)
+    if len(names2) != c2 or len(set(names2)) != c2:
+      raise ValueError(f"config.model.attrs2={m.get('attrs2', '')!r} must name config.model."
+                       f"c2_dim={c2} distinct classes (or be empty)")
+    if "data2" not in config:
+      raise ValueError("config.model.c2_dim > 0 (joint training) needs config.data2, the second "
+                       "dataset's keys (source, path, ...)")
+    for key in config.data2:
+      if key in ("crop_size", "load_size") or key not in d:
+        raise ValueError(f"config.data2.{key}: the second dataset may replace the keys of "
+                         f"config.data other than crop_size and load_size (both datasets "
+                         f"share the image size)")
   validate_batch_and_precision(config)
   validate_rgb_data(config, "StarGAN")
+
+
+def second_class_names(config) -> list[str]:
+  """The class names of joint training's second dataset: config.model.attrs2, or
+  class0, class1, ... when it is empty."""
+  names = parse_attrs(config.model.get("attrs2", ""))
+  return names or [f"class{k}" for k in range(config.model.get("c2_dim", 0))]
+
+
+def second_data_config(config):
+  """The data config of joint training's second dataset: config.data with config.data2's
+  keys over it."""
+  d = config.data.copy_and_resolve_references()
+  for key, value in config.data2.items():
+    d[key] = value
+  return d
 
 
 def build_models(config) -> dict:
@@ -366,55 +399,106 @@ def make_train_step(config, dataset_size: int):
 
 
 # ---------------------------------------------------------------- sampling
+def change_conditions(config, labels):
+  """The generator conditions of the official sample and test images for sources with the
+  labels `labels` [N, K] (of the first dataset): [T, N, C], T = K single-attribute
+  changes (`single_changes`), followed in joint training by the second dataset's
+  c2_dim classes (each condition with its dataset's mask vector, as the
+  official `train_multi` / `test_multi`)."""
+  parts = datasets(config)
+  targets = single_changes(labels, attribute_groups(config),
+                           bool(config.model.get("single_label", False)))  # [K, N, K]
+  k, n = targets.shape[:2]
+  conds = parts[0].condition(targets.reshape(k * n, -1)).reshape(k, n, -1)
+  if len(parts) > 1:
+    c2 = config.model.c2_dim
+    onehots = jnp.broadcast_to(jnp.eye(c2, dtype=targets.dtype)[:, None], (c2, n, c2))
+    conds = jnp.concatenate([conds, parts[1].condition(onehots.reshape(c2 * n, c2))
+                             .reshape(c2, n, -1)])
+  return conds
+
+
+def change_names(config) -> list[str]:
+  """Names of the outputs of `change_conditions`: the attributes, then (joint training)
+  the second dataset's classes."""
+  names = attribute_names(config)
+  return names + (second_class_names(config) if config.model.get("c2_dim", 0) else [])
+
+
 def make_sample_fn(config):
-  """`(state, batch, rng) -> {"changes": [N, 1 + K, H, W, 3]}`: each source image, then its
-  translation for every single-attribute change (`single_changes`), as the official
-  sample images. The running statistics are read, not updated."""
+  """`(state, batch, rng) -> {"changes": [N, 1 + T, H, W, 3]}`: each source image, then its
+  translation for every single-attribute change (and, in joint training, into every
+  class of the second dataset: `change_conditions`), as the official sample images.
+  The running statistics are read, not updated."""
   G = build_models(config)["G"]
-  groups, single = attribute_groups(config), bool(config.model.get("single_label", False))
 
   def sample(state: StarGANState, batch, rng):
     del rng
     x, labels = batch["x"], batch["label"].astype(batch["x"].dtype)
-    targets = single_changes(labels, groups, single)  # [K, N, K]
-    k = targets.shape[0]
-    xs = jnp.tile(x, (k, 1, 1, 1))
+    conds = change_conditions(config, labels)  # [T, N, C]
+    t = conds.shape[0]
+    xs = jnp.tile(x, (t, 1, 1, 1))
     fake = G.apply({"params": state.params["G"], "batch_stats": state.batch_stats["G"]},
-                   xs, targets.reshape(-1, targets.shape[-1]), train=True,
+                   xs, conds.reshape(-1, conds.shape[-1]), train=True,
                    mutable=["batch_stats"])[0]
-    fake = jnp.moveaxis(fake.reshape(k, *x.shape), 0, 1)
+    fake = jnp.moveaxis(fake.reshape(t, *x.shape), 0, 1)
     return {"changes": jnp.concatenate([x[:, None], fake], axis=1)}
 
   return sample
 
 
 def sample_grids(config, images: dict) -> dict:
-  """{"changes": one row per source: the source, then each single-attribute change}."""
+  """{"changes": one row per source: the source, then each single-attribute change (and
+  each class of the second dataset in joint training)}."""
   block = images["changes"]
-  cols = ["source"] + [f"change {name}" for name in attribute_names(config)]
+  cols = ["source"] + [f"change {name}" for name in change_names(config)]
   return {"changes": block_grid(block, [f"source #{i}" for i in range(block.shape[0])], cols)}
 
 
 # ---------------------------------------------------------------- data and translation
 def image_shapes(config) -> dict:
   size = config.data.crop_size
-  return {"x": (size, size, 3)}
+  return {"x": (size, size, 3), **({"x2": (size, size, 3)} if config.model.get("c2_dim", 0)
+                                   else {})}
 
 
 def make_examples(config, split: str = "train", seed: int | None = None):
-  """(example function, dataset size, image shapes) of the attribute-labelled data."""
+  """(example function, dataset size, image shapes) of the attribute-labelled data.
+
+  Joint training (config.model.c2_dim > 0) reads the second dataset from
+  `second_data_config` beside the first, each with its own order
+  (`pipeline.JointExamples`); an epoch is the first dataset's.
+  """
   from i2ijax.data.attributes import attribute_source
-  from i2ijax.data.pipeline import MultiLabelExamples, make_transform
-  source = attribute_source(config.data, split, config.model.attrs)
-  if bool(config.model.get("single_label", False)) != bool(source.single_label):
-    raise ValueError(f"config.model.single_label={config.model.get('single_label', False)} but "
-                     f"{source.name} is {'single' if source.single_label else 'multi'}-label data")
-  data = config.data
-  if split != "train":  # the official test loader: no flip
-    data = data.copy_and_resolve_references()
-    data.flip = False
-  examples = MultiLabelExamples(source, transform=make_transform(data),
-                                seed=config.seed if seed is None else seed)
+  from i2ijax.data.pipeline import JointExamples, MultiLabelExamples, make_transform
+  seed = config.seed if seed is None else seed
+
+  def read(data, attrs, single_label, where, stream):
+    source = attribute_source(data, split, attrs)
+    if bool(single_label) != bool(source.single_label):
+      raise ValueError(f"{where} but {source.name} is "
+                       f"{'single' if source.single_label else 'multi'}-label data")
+    if split != "train":  # the official test loader: no flip
+      data = data.copy_and_resolve_references()
+      data.flip = False
+    return MultiLabelExamples(source, transform=make_transform(data), seed=seed, stream=stream)
+
+  single = config.model.get("single_label", False)
+  examples = read(config.data, config.model.attrs, single,
+                  f"config.model.single_label={single}", 0)
+  if config.model.get("c2_dim", 0):
+    c2 = config.model.c2_dim
+    second = read(second_data_config(config), None, True,
+                  "joint training's second dataset (config.data2) must be single-label", 1)
+    if len(second.names) != c2:
+      raise ValueError(f"config.model.c2_dim={c2} but the second dataset "
+                       f"{second.source.name} (config.data2) has {len(second.names)} classes: "
+                       f"{second.names}")
+    given = parse_attrs(config.model.get("attrs2", ""))
+    if given and given != second.names:
+      raise ValueError(f"config.model.attrs2={','.join(given)!r} but the second dataset "
+                       f"{second.source.name} (config.data2) has the classes {second.names}")
+    examples = JointExamples(examples, second)
   return examples, examples.size, image_shapes(config)
 
 
@@ -440,47 +524,67 @@ def target_values(config, attrs) -> dict:
 
 
 def translator(config, request):
-  """Translates into the attributes of `request.attrs`, or into every single-attribute change.
+  """Translates into the attributes of `request.attrs`, into one class, or into every
+  single-attribute change.
 
   The source's own labels are `labels` when the caller knows them (the test
   split) or else the discriminator's classification of the input (attribute k
-  on where its logit is positive; the arg-max class for single-label data).
-  With `request.attrs` ({index: value} or "NAME=VALUE,...") those attributes
-  are set and the others keep the source's: one output. Without it: one output
-  per attribute, the official test-time targets (`single_changes`). `request.domain`
-  (single-label data) selects class k. The generator normalises with instance
-  statistics, as the official test, which keeps train mode.
+  on where its logit is positive; the arg-max class for single-label data; in
+  joint training from the first dataset's logits). With `request.attrs`
+  ({index: value} or "NAME=VALUE,...") those attributes are set and the others
+  keep the source's: one output. `request.domain` selects class k: of a
+  single-label dataset, or in joint training of the second dataset (the
+  condition with its mask vector). Without either: the official test-time
+  targets (`change_conditions`), one output each. The generator normalises
+  with instance statistics, as the official test, which keeps train mode.
   """
   nets = build_models(config)
   G, D = nets["G"], nets["D"]
+  parts = datasets(config)
   k_dim = len(attribute_names(config))
-  groups, single = attribute_groups(config), bool(config.model.get("single_label", False))
+  c2 = config.model.get("c2_dim", 0)
+  single = bool(config.model.get("single_label", False))
   fixed = target_values(config, request.attrs) if request.attrs else {}
+  domain = None
   if request.domain is not None:
-    if not single:
-      raise ValueError(f"--domain is for single-label data; {config.model_name} with "
-                       f"attributes {attribute_names(config)} takes --attrs")
-    if not 0 <= request.domain < k_dim:
-      raise ValueError(f"domain {request.domain} is out of range: the model has {k_dim} classes")
-    fixed = {k: float(k == request.domain) for k in range(k_dim)}
+    if not (single or c2):
+      raise ValueError(f"--domain is for single-label data or joint training; "
+                       f"{config.model_name} with attributes {attribute_names(config)} takes "
+                       f"--attrs")
+    if fixed:
+      raise ValueError("--domain and --attrs: give one of them")
+    classes = c2 or k_dim
+    if not 0 <= request.domain < classes:
+      raise ValueError(f"domain {request.domain} is out of range: the model has {classes} "
+                       f"classes{' in its second dataset' if c2 else ''}")
+    if c2:
+      domain = request.domain
+    else:
+      fixed = {k: float(k == request.domain) for k in range(k_dim)}
   idx = np.asarray(sorted(fixed), np.int32)
   vals = np.asarray([fixed[k] for k in sorted(fixed)], np.float32)
-  outputs = 1 if fixed else k_dim
+  outputs = 1 if (fixed or domain is not None) else k_dim + c2
 
   def apply(p, x, labels=None):
     if labels is None:
       logits = D.apply({"params": p["D"]}, x)[1]
+      if parts[0].label_dims:
+        logits = losses.dataset_logits(logits, 0, parts[0].label_dims)
       if single:
         labels = jax.nn.one_hot(jnp.argmax(logits, -1), k_dim, dtype=x.dtype)
       else:
         labels = (logits > 0).astype(x.dtype)
     labels = labels.astype(x.dtype)
-    if fixed:
-      targets = labels.at[:, idx].set(jnp.asarray(vals, x.dtype))
+    if domain is not None:
+      onehot = jnp.zeros((x.shape[0], c2), x.dtype).at[:, domain].set(1)
+      conds = parts[1].condition(onehot)
+    elif fixed:
+      conds = parts[0].condition(labels.at[:, idx].set(jnp.asarray(vals, x.dtype)))
     else:
-      targets = single_changes(labels, groups, single).reshape(-1, k_dim)
-    xs = jnp.repeat(x, targets.shape[0] // x.shape[0], axis=0)
-    return G.apply({"params": p["G"], "batch_stats": p["batch_stats"]}, xs, targets, train=True,
+      conds = change_conditions(config, labels)
+      conds = conds.reshape(-1, conds.shape[-1])
+    xs = jnp.repeat(x, conds.shape[0] // x.shape[0], axis=0)
+    return G.apply({"params": p["G"], "batch_stats": p["batch_stats"]}, xs, conds, train=True,
                    mutable=["batch_stats"])[0]
 
   params = lambda state: {"G": state.params["G"], "D": state.params["D"],

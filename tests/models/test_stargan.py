@@ -78,3 +78,19 @@ def test_generator_conditions_on_the_label_and_discriminator_shapes():
   assert src.shape == (2, 4, 4, 1) and cls.shape == (2, 3)
   with pytest.raises(ValueError, match="takes 16 x 16 images"):
     d.apply(d.init(jax.random.key(1), x), jnp.zeros((1, 32, 32, 3)))
+
+
+@pytest.mark.parametrize("preset,g_count,d_count", [
+    ("celeba", 8_430_528, 44_762_048),
+    ("rafd", 8_430_528 + 3 * 64 * 49, 44_762_048 + 3 * 2048 * 4),
+    ("both", 8_430_528 + 10 * 64 * 49, 44_762_048 + 8 * 2048 * 4),
+])
+def test_presets_build_the_official_networks(preset, g_count, d_count):
+  from i2ijax.train import stargan
+  from tests.helpers import load_config
+  config = load_config("stargan", preset)
+  shapes = jax.eval_shape(lambda: stargan.create_state(config, jax.random.key(0),
+                                                       stargan.image_shapes(config), 1))
+  assert (count_params(shapes.params["G"]), count_params(shapes.params["D"])) == (g_count,
+                                                                                   d_count)
+  assert set(stargan.image_shapes(config)) == ({"x", "x2"} if preset == "both" else {"x"})

@@ -149,3 +149,84 @@ def test_translate_with_attrs_uses_the_generator_in_training_mode(runs, tmp_path
   assert np.max(np.abs(read(dark).astype(int) - to_uint8(out))) <= 1
   with pytest.raises(ValueError, match="unknown attribute 'Nope'"):
     translate_images(wd, src, str(tmp_path / "x"), attrs="Nope=1")
+
+
+def _class_folders(root, classes=("angry", "happy", "sad"), per_class=3, size=40):
+  rng = np.random.default_rng(5)
+  for k, name in enumerate(classes):
+    os.makedirs(root / "train" / name)
+    for i in range(per_class):
+      img = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+      img[..., k] = 255  # each class its own colour channel
+      Image.fromarray(img).save(root / "train" / name / f"{i}.png")
+  return str(root)
+
+
+def _joint_config(folders, steps=4):
+  c = _loop_config(steps)
+  c.model.c2_dim = 3
+  c.data2.path = folders
+  c.data2.center_crop = 36
+  return c
+
+
+def test_joint_training_reads_both_datasets_and_names_a_wrong_class_count(tmp_path):
+  folders = _class_folders(tmp_path / "rafd")
+  examples, size, shapes = stargan.make_examples(_joint_config(folders))
+  assert size == 8 and set(shapes) == {"x", "x2"}  # an epoch is the first dataset's
+  seen = set()
+  for g in range(9):
+    ex = examples(g)
+    assert ex["x"].shape == ex["x2"].shape == (32, 32, 3) and ex["label"].shape == (5,)
+    assert ex["label2"].sum() == 1
+    k = int(np.argmax(ex["label2"]))
+    # The class's colour channel is saturated (255 -> 1.0 after the crop and resize).
+    assert np.all(ex["x2"][..., k] > 0.99), (g, k)
+    seen.add(k)
+  assert seen == {0, 1, 2}  # the 9 images of the second dataset in one epoch of its own
+  with pytest.raises(ValueError, match=r"config.model.c2_dim=4 .* has 3 classes"):
+    c = _joint_config(folders)
+    c.model.c2_dim = 4
+    stargan.make_examples(c)
+  with pytest.raises(ValueError, match=r"config.model.attrs2='a,b,c' .* \['angry', 'happy'"):
+    c = _joint_config(folders)
+    c.model.attrs2 = "a,b,c"
+    stargan.make_examples(c)
+  with pytest.raises(ValueError, match=r"config.data2.crop_size"):
+    c = _joint_config(folders)
+    c.data2.crop_size = 64
+    stargan.validate_config(c)
+
+
+@pytest.mark.slow
+def test_joint_training_samples_and_translates_into_both_datasets(tmp_path):
+  from i2ijax.train.loop import train_and_evaluate
+  folders = _class_folders(tmp_path / "rafd")
+  config, wd = _joint_config(folders), str(tmp_path / "run")
+  metrics = train_and_evaluate(config, wd)
+  # Both datasets ran their D and G updates (n_critic 2: G at iterations 1 and 3).
+  assert {"data0_D_loss_cls", "data1_D_loss_cls", "data0_G_loss_rec", "data1_G_loss_rec"} <= set(
+      metrics)
+  _, state = load_state(wd, config)
+  assert int(state.opt_state["D"][1].count) == 8 and int(state.opt_state["G"][1].count) == 4
+  grid = np.asarray(Image.open(os.path.join(wd, "samples", "changes_step_00000004.png")))
+  grid_body(grid, 2, 1 + 5 + 3)  # source, 5 attribute changes, 3 classes of the second dataset
+  rng = np.random.default_rng(0)
+  Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+  src = str(tmp_path / "a.png")
+  assert len(translate_images(wd, src, str(tmp_path / "all"))) == 8
+  (happy,) = translate_images(wd, src, str(tmp_path / "happy"), domain=1)
+  # --domain is the second dataset's class with its mask vector (0 0 0 0 0 | 0 1 0 | 0 1).
+  tr = stargan.translator(config, TranslateRequest(domain=1))
+  x = np.asarray(Image.open(src), np.float32)[None] / 127.5 - 1
+  G = stargan.build_models(config)["G"]
+  cond = jnp.asarray([[0, 0, 0, 0, 0, 0, 1, 0, 0, 1]], jnp.float32)
+  want = G.apply({"params": state.params["G"], "batch_stats": state.batch_stats["G"]},
+                 jnp.asarray(x), cond, train=True, mutable=["batch_stats"])[0]
+  np.testing.assert_allclose(np.asarray(tr.apply(tr.params(state), jnp.asarray(x))),
+                             np.asarray(want), atol=1e-5)  # jitted vs not
+  from i2ijax.data.images import to_uint8
+  assert np.max(np.abs(np.asarray(Image.open(happy)).astype(int) - to_uint8(np.asarray(want)[0]))) <= 1
+  with pytest.raises(ValueError, match="domain 3 is out of range: the model has 3 classes in its "
+                                       "second dataset"):
+    translate_images(wd, src, str(tmp_path / "x"), domain=3)
