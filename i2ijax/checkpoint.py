@@ -20,6 +20,9 @@ import orbax.checkpoint as ocp
 from i2ijax import registry
 
 
+CONVERTED = "converted.json"  # written by `i2ijax.convert` into the workdirs it makes
+
+
 def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
 
@@ -76,6 +79,23 @@ def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, workdir:
     raise RuntimeError(f"no checkpoint in {checkpoint_dir(workdir)} can be restored:\n  "
                        + "\n  ".join(failures))
   return None
+
+
+def check_trainable(workdir: str) -> None:
+  """Raises ValueError if `workdir` was converted (`i2ijax.convert`) without every
+  generator; logs which networks of a converted workdir start fresh."""
+  path = os.path.join(workdir, CONVERTED)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    record = json.load(f)
+  if record.get("translate_only"):
+    raise ValueError(f"{workdir} is a translate-only workdir ({record['why']}; {path}): it "
+                     f"translates and evaluates but cannot be trained. Convert again with every "
+                     f"generator's file to fine-tune.")
+  if record.get("fresh"):
+    logging.info("%s: %s start from the converted files, %s fresh", workdir,
+                 ", ".join(record["from"]), ", ".join(record["fresh"]))
 
 
 def abstract_like(tree, sharding):

@@ -86,6 +86,25 @@ class Translator:
 
 
 @dataclasses.dataclass(frozen=True)
+class TorchNetwork:
+  """One network of a model as the official PyTorch code saves it (`i2ijax.convert`).
+
+  name: its key in the train state's `params` / `batch_stats` (e.g. "G_A").
+  files: the official file-name endings that hold it (e.g. "_net_G_A.pth"); a
+    file is matched to the network whose ending it has.
+  layers: {our layer path (a tuple of module names): the official module
+    prefix ("model.1")}, in the official order, for every layer that can hold
+    weights; our variables below a layer path (in wrapper modules such as
+    "conv") map to `<prefix>.<weight|bias|running_mean|running_var>`.
+  translate: the network is needed to translate (a generator).
+  """
+  name: str
+  files: tuple
+  layers: dict
+  translate: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Grid:
   """A sample grid: lines of equally sized uint8 [H, W, C] images, with their labels.
 
@@ -142,6 +161,8 @@ class ModelSpec:
     shape templates for restoring are built without them
     (`checkpoint.template_config`): a run resumes, evaluates and translates
     after such a file is moved.
+  torch_networks(config) -> [TorchNetwork], or None: the model's networks in
+    the official PyTorch checkpoint layout (`python -m i2ijax.convert`).
   """
   name: str
   data_kind: DataKind
@@ -159,6 +180,7 @@ class ModelSpec:
   input_multiple: Callable = lambda config: 1
   translate_example: str = "--direction=AtoB"
   step_phase: Callable | None = None
+  torch_networks: Callable | None = None
   evaluate: Callable | None = None
   init_files: tuple = ()
 

@@ -304,6 +304,66 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
                    "(.pth/.pt, zip or legacy) or an .npz")
 
 
+_TORCH_STORAGES = {np.dtype(v): k for k, v in STORAGE_DTYPES.items()}
+
+
+def _pickle_state_dict(arrays: Mapping[str, np.ndarray]) -> bytes:
+  """The `data.pkl` of a torch zip archive (protocol 2, as `torch.save`) for {key: array}:
+  an OrderedDict of `torch._utils._rebuild_tensor_v2` calls on storages "0", "1", ...
+  Written opcode by opcode, so neither torch nor any object of it is needed."""
+  out = [pickle.PROTO + b"\x02", pickle.GLOBAL + b"collections\nOrderedDict\n",
+         pickle.EMPTY_TUPLE, pickle.REDUCE, pickle.MARK]
+
+  def text(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return pickle.BINUNICODE + struct.pack("<I", len(b)) + b
+
+  def integer(n: int) -> bytes:
+    if 0 <= n < 256:
+      return pickle.BININT1 + bytes([n])
+    if -2**31 <= n < 2**31:
+      return pickle.BININT + struct.pack("<i", n)
+    b = n.to_bytes((n.bit_length() + 8) // 8, "little", signed=True)
+    return pickle.LONG1 + bytes([len(b)]) + b
+
+  def ints(values) -> bytes:
+    return pickle.MARK + b"".join(integer(int(v)) for v in values) + pickle.TUPLE
+
+  for index, (key, value) in enumerate(arrays.items()):
+    storage = _TORCH_STORAGES[value.dtype]
+    strides = [int(np.prod(value.shape[i + 1:], dtype=np.int64)) for i in range(value.ndim)]
+    out += [text(key), pickle.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n", pickle.MARK,
+            pickle.MARK, text("storage"), pickle.GLOBAL + f"torch\n{storage}\n".encode(),
+            text(str(index)), text("cpu"), integer(value.size), pickle.TUPLE, pickle.BINPERSID,
+            integer(0), ints(value.shape), ints(strides), pickle.NEWFALSE,
+            pickle.GLOBAL + b"collections\nOrderedDict\n", pickle.EMPTY_TUPLE, pickle.REDUCE,
+            pickle.TUPLE, pickle.REDUCE]
+  out += [pickle.SETITEMS, pickle.STOP]
+  return b"".join(out)
+
+
+def save_torch_state_dict(path, state_dict: Mapping[str, np.ndarray]) -> None:
+  """Writes {key: array} as the zip archive `torch.save(state_dict)` writes (tensors in
+  `STORAGE_DTYPES`' dtypes, little-endian), without torch: `torch.load` and
+  `load_torch_state_dict` read it back to equal arrays. Written to `path`.tmp, then
+  renamed, so an existing file is replaced only by a complete one."""
+  path = os.fspath(path)
+  arrays = collections.OrderedDict()
+  for key, value in state_dict.items():
+    value = np.asarray(value)
+    if value.dtype not in _TORCH_STORAGES:
+      raise ValueError(f"{key}: no torch storage for dtype {value.dtype}")
+    arrays[key] = np.array(value, value.dtype.newbyteorder("<"), order="C")  # 0-d stays 0-d
+  tmp = path + ".tmp"
+  with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+    archive.writestr("archive/data.pkl", _pickle_state_dict(arrays))
+    archive.writestr("archive/byteorder", "little")
+    for index, value in enumerate(arrays.values()):
+      archive.writestr(f"archive/data/{index}", value.tobytes())
+    archive.writestr("archive/version", "3\n")
+  os.replace(tmp, path)
+
+
 def save_npz_state_dict(path, state_dict: Mapping[str, np.ndarray]) -> None:
   """Writes {key: array} as an uncompressed `.npz` that `load_torch_state_dict` reads back."""
   np.savez(path, **{k: np.asarray(v) for k, v in state_dict.items()})

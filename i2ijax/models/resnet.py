@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from i2ijax.models.layers import (Conv, ConvTranspose, Norm, conv_bias_for, leaky_relu,
                                   upsample_nearest)
-from i2ijax.models.unet import UnetGenerator
+from i2ijax.models.unet import UnetGenerator, unet_torch_layers
 
 Dtype = Any
 
@@ -200,3 +200,52 @@ def make_discriminator(name: str, *, ndf: int = 64, n_layers: int = 3, norm: str
   if name == "pixel":
     return PixelDiscriminator(ndf=ndf, norm=norm, dtype=dtype, param_dtype=param_dtype)
   raise ValueError(f"unknown discriminator {name!r}; valid names: {list(DISCRIMINATOR_NAMES)}")
+
+
+def resnet_generator_torch_layers(n_blocks: int, use_dropout: bool = False) -> dict:
+  """{our layer path: official module prefix} of `ResnetGenerator` (reflect padding), in the
+  official order: `model` = [pad, conv, norm, ReLU] + 2 x [conv, norm, ReLU] + the
+  blocks (each `conv_block` = [pad, conv, norm, ReLU, (dropout), pad, conv, norm]) +
+  2 x [convT, norm, ReLU] + [pad, conv, tanh]."""
+  layers = {("Conv_0",): "model.1", ("Norm_0",): "model.2", ("Conv_1",): "model.4",
+            ("Norm_1",): "model.5", ("Conv_2",): "model.7", ("Norm_2",): "model.8"}
+  second = 6 if use_dropout else 5
+  for b in range(n_blocks):
+    block = f"model.{10 + b}.conv_block"
+    layers.update({(f"ResnetBlock_{b}", "Conv_0"): f"{block}.1",
+                   (f"ResnetBlock_{b}", "Norm_0"): f"{block}.2",
+                   (f"ResnetBlock_{b}", "Conv_1"): f"{block}.{second}",
+                   (f"ResnetBlock_{b}", "Norm_1"): f"{block}.{second + 1}"})
+  up = 10 + n_blocks
+  layers.update({("ConvTranspose_0",): f"model.{up}", ("Norm_3",): f"model.{up + 1}",
+                 ("ConvTranspose_1",): f"model.{up + 3}", ("Norm_4",): f"model.{up + 4}",
+                 ("Conv_3",): f"model.{up + 7}"})
+  return layers
+
+
+def generator_torch_layers(name: str, use_dropout: bool = False) -> dict:
+  """The official checkpoint layout (`unet_torch_layers`, `resnet_generator_torch_layers`) of
+  the generator `make_generator(name)` with the official transposed-conv upsampling."""
+  if name not in GENERATORS:
+    raise ValueError(f"unknown generator {name!r}; valid names: {sorted(GENERATORS)}")
+  if name.startswith("unet"):
+    return unet_torch_layers(int(name.split("_")[1]).bit_length() - 1)
+  return resnet_generator_torch_layers(int(name.split("_")[1][0]), use_dropout)
+
+
+def discriminator_torch_layers(name: str, n_layers: int = 3) -> dict:
+  """{our layer path: official module prefix} of `make_discriminator(name)`: the PatchGAN's
+  `model` = [conv, LReLU] + n_layers x [conv, norm, LReLU] + [conv]; the PixelGAN's
+  `net` = [conv, LReLU, conv, norm, LReLU, conv]."""
+  if name == "pixel":
+    return {("Conv_0",): "net.0", ("Conv_1",): "net.2", ("Norm_0",): "net.3",
+            ("Conv_2",): "net.5"}
+  if name not in DISCRIMINATOR_NAMES:
+    raise ValueError(f"unknown discriminator {name!r}; valid names: {list(DISCRIMINATOR_NAMES)}")
+  n = 3 if name == "basic" else n_layers
+  layers = {("Conv_0",): "model.0"}
+  for k in range(1, n + 1):
+    layers[(f"Conv_{k}",)] = f"model.{3 * k - 1}"
+    layers[(f"Norm_{k - 1}",)] = f"model.{3 * k}"
+  layers[(f"Conv_{n + 1}",)] = f"model.{3 * n + 2}"
+  return layers

@@ -83,3 +83,36 @@ class UnetGenerator(nn.Module):
       if i == 0:
         return jnp.tanh(x.astype(jnp.promote_types(x.dtype, jnp.float32)))
       x = jnp.concatenate([skips[i], x], axis=-1)
+
+
+def unet_torch_layers(num_downs: int) -> dict:
+  """{our layer path: official module prefix} of `UnetGenerator`, in the official order.
+
+  The official generator nests one `UnetSkipConnectionBlock` per level, each an
+  `nn.Sequential` named `model` whose index 1 (outermost) or 3 (the others)
+  holds the next level: outermost [conv, next, ReLU, convT, tanh], middle
+  [LReLU, conv, norm, next, ReLU, convT, norm, (dropout)], innermost [LReLU,
+  conv, ReLU, convT, norm]. Here the convs are `Conv_<level>`, the transposed
+  convs `ConvTranspose_<last - level>` and the norms numbered in creation
+  order (the way down, then the way up from the innermost level).
+  """
+  last = num_downs - 1
+  prefix = ["model.model"]
+  for i in range(1, num_downs):
+    prefix.append(prefix[-1] + (".1.model" if i == 1 else ".3.model"))
+  down, up = [], [[] for _ in range(num_downs)]  # up[i]: level i's way up
+  for i in range(num_downs):
+    p = prefix[i]
+    if i == 0:
+      down.append((("Conv_0",), f"{p}.0"))
+      up[0].append(((f"ConvTranspose_{last}",), f"{p}.3"))
+      continue
+    down.append(((f"Conv_{i}",), f"{p}.1"))
+    convt, norm = (f"ConvTranspose_{last - i}",), (f"Norm_{2 * last - 1 - i}",)
+    if i < last:
+      down.append(((f"Norm_{i - 1}",), f"{p}.2"))
+      up[i] += [(convt, f"{p}.5"), (norm, f"{p}.6")]
+    else:
+      up[i] += [(convt, f"{p}.3"), (norm, f"{p}.4")]
+  # The official order: every level's way down, then the way up from the innermost level.
+  return dict(down + [item for i in range(last, -1, -1) for item in up[i]])

@@ -238,3 +238,19 @@ def interpolate_codes(codes, interpolate: int):
     return codes
   t = jnp.linspace(0.0, 1.0, interpolate, dtype=codes.dtype)[:, None]
   return (1 - t) * codes[0] + t * codes[1]
+
+
+def junyanz_torch_networks(config, generators: dict, discriminators: dict) -> list:
+  """The `ModelSpec.torch_networks` of the pytorch-CycleGAN-and-pix2pix models:
+  {network: official file ending} of the generators (`config.model.netG`) and
+  discriminators (`config.model.netD`), whose state_dicts are `define_G` / `define_D`'s."""
+  from i2ijax.models.resnet import discriminator_torch_layers, generator_torch_layers
+  from i2ijax.registry import TorchNetwork
+  m = config.model
+  if m.get("upsample", "transpose") != "transpose":
+    raise ValueError(f"config.model.upsample={m.upsample!r} has no official checkpoint layout "
+                     f"(the official generators upsample with 'transpose')")
+  g = generator_torch_layers(m.netG, m.use_dropout)
+  d = discriminator_torch_layers(m.netD, m.n_layers_D)
+  return ([TorchNetwork(name, (ending,), g, True) for name, ending in generators.items()]
+          + [TorchNetwork(name, (ending,), d) for name, ending in discriminators.items()])

@@ -26,7 +26,7 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.registry import DataKind, ModelSpec, rows_grid
-from i2ijax.train.common import (apply_many, apply_module, init_module,
+from i2ijax.train.common import (apply_many, apply_module, init_module, junyanz_torch_networks,
                                  learning_rate_schedule, make_optimizer, network_translator,
                                  norm_metrics, precision, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
@@ -307,8 +307,15 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   return examples, examples.size, shapes
 
 
+def torch_networks(config) -> list:
+  """The official checkpoint files of the networks (`latest_net_G_A.pth`, ...)."""
+  return junyanz_torch_networks(config, {"G_A": "_net_G_A.pth", "G_B": "_net_G_B.pth"},
+                                {"D_A": "_net_D_A.pth", "D_B": "_net_D_B.pth"})
+
+
 SPEC = ModelSpec(
     name="cyclegan", data_kind=DataKind.TWO_DOMAIN, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
-    translator=translator, directions=tuple(TRANSLATORS), input_multiple=input_multiple)
+    translator=translator, directions=tuple(TRANSLATORS), input_multiple=input_multiple,
+    torch_networks=torch_networks)

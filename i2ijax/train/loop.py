@@ -134,6 +134,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   model = registry.get(config.model_name)
   model.validate_config(config)  # before any data is read or anything compiled
+  checkpoint.check_trainable(workdir)
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh()
   n_dev = mesh.devices.size

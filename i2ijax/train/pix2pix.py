@@ -27,9 +27,9 @@ import optax
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
 from i2ijax.registry import DataKind, ModelSpec, rows_grid
-from i2ijax.train.common import (apply_many, init_module, learning_rate_schedule,
-                                 make_optimizer, network_translator, norm_metrics, precision,
-                                 validate_gan_config)
+from i2ijax.train.common import (apply_many, init_module, junyanz_torch_networks,
+                                 learning_rate_schedule, make_optimizer, network_translator,
+                                 norm_metrics, precision, validate_gan_config)
 
 SAMPLE_ROWS = (("real_A", "fake_B", "real_B"),)
 
@@ -219,8 +219,14 @@ def translator(config, request):
                             config.data.input_nc, config.data.output_nc, input_multiple(config))
 
 
+def torch_networks(config) -> list:
+  """The official checkpoint files of the networks (`latest_net_G.pth`, `latest_net_D.pth`)."""
+  return junyanz_torch_networks(config, {"G": "_net_G.pth"}, {"D": "_net_D.pth"})
+
+
 SPEC = ModelSpec(
     name="pix2pix", data_kind=DataKind.PAIRED, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
-    translator=translator, input_multiple=input_multiple)
+    translator=translator, input_multiple=input_multiple,
+    torch_networks=torch_networks)

@@ -1,0 +1,261 @@
+"""Official PyTorch checkpoints in and out of i2ijax workdirs.
+
+  python -m i2ijax.convert --config=configs/cyclegan.py --from=A.pth[,B.pth] --workdir=DIR
+  python -m i2ijax.convert --workdir=DIR --to=torch --output=OUT [--step=N]
+
+In: the files are read without torch (`metrics.torch_weights`), each matched
+to one network of the model by the ending of its official file name
+(`registry.TorchNetwork.files`, e.g. `latest_net_G_A.pth` -> G_A), or named
+explicitly as `NET=FILE`; a file whose name matches no ending (a released
+generator such as `horse2zebra.pth`) is the model's first generator. Every
+key and shape is checked against the network the config builds, and an error
+names each missing, unexpected or mismatched key. The other networks and the
+optimizer states start fresh, as a training run of the config would start
+them (same seed), and DIR becomes an ordinary workdir at step 0 (config.json,
+a checkpoint, and `converted.json` saying which networks came from which
+file): `translate` and `evaluate` read it, and `main` with the same config
+fine-tunes from it. A workdir without every generator translates only; `main`
+refuses it with the reason.
+
+As the official loaders do, a `module.` prefix (DataParallel) is removed,
+`num_batches_tracked` is ignored, and the running statistics that pre-0.4
+checkpoints hold for instance norms without them (the official
+`__patch_instance_norm_state_dict`) are dropped.
+
+Out: each network of the checkpoint is written in the official layout as a
+torch zip archive, `OUT/<step><ending>` (e.g. `OUT/1000_net_G_A.pth`, which
+the official code loads with `--epoch 1000`); reading it back in gives the
+same arrays, bit for bit.
+"""
+
+import collections
+import json
+import os
+
+from absl import app, flags, logging
+import jax
+import numpy as np
+
+from i2ijax import checkpoint, registry
+from i2ijax.metrics import torch_weights
+
+_TORCH_LEAF = {("params", "kernel"): "weight", ("params", "scale"): "weight",
+               ("params", "bias"): "bias", ("batch_stats", "mean"): "running_mean",
+               ("batch_stats", "var"): "running_var"}
+
+
+# ---------------------------------------------------------------- one network
+def network_variables(state, name: str) -> dict:
+  """{"params": ..., "batch_stats": ...} of network `name` in a train state."""
+  stats = getattr(state, "batch_stats", None) or {}
+  return {"params": state.params[name], "batch_stats": stats.get(name, {}) or {}}
+
+
+def _flatten(tree, prefix=()):
+  for key, value in tree.items():
+    if isinstance(value, dict) or hasattr(value, "items"):
+      yield from _flatten(value, prefix + (key,))
+    else:
+      yield prefix + (key,), value
+
+
+def _layer_of(path: tuple, layers: dict):
+  """The longest layer path of `layers` that `path` (a module path) starts with."""
+  for n in range(len(path), 0, -1):
+    if path[:n] in layers:
+      return path[:n]
+  return None
+
+
+def torch_keys(variables: dict, network: registry.TorchNetwork) -> dict:
+  """{official key: (collection, our leaf path, official shape)} of every variable of the
+  network, in the official layer order."""
+  found = collections.defaultdict(list)
+  for collection in ("params", "batch_stats"):
+    for path, leaf in _flatten(variables.get(collection, {})):
+      layer = _layer_of(path[:-1], network.layers)
+      torch_leaf = _TORCH_LEAF.get((collection, path[-1]))
+      if layer is None or torch_leaf is None:
+        raise ValueError(f"{network.name}: {collection}/{'/'.join(path)} has no place in the "
+                         f"official checkpoint layout")
+      shape = tuple(np.shape(leaf))
+      if path[-1] == "kernel" and len(shape) == 4:
+        shape = (shape[3], shape[2], shape[0], shape[1])
+      elif path[-1] == "kernel" and len(shape) == 2:
+        shape = shape[::-1]
+      found[layer].append((f"{network.layers[layer]}.{torch_leaf}", collection, path, shape))
+  order = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
+  out = {}
+  for layer in network.layers:
+    for key, collection, path, shape in sorted(found.get(layer, []),
+                                               key=lambda e: order[e[0].rsplit(".", 1)[1]]):
+      out[key] = (collection, path, shape)
+  return out
+
+
+def _clean(state_dict: dict, network: registry.TorchNetwork, expected: dict) -> dict:
+  """The official loaders' tolerance: no `module.` prefix, no `num_batches_tracked`, no
+  running statistics of layers that keep none here (old instance norms)."""
+  out = {}
+  stateless = {prefix for prefix in network.layers.values()
+               if not any(k.startswith(prefix + ".running_") for k in expected)}
+  for key, value in state_dict.items():
+    key = key[len("module."):] if key.startswith("module.") else key
+    if key.endswith(".num_batches_tracked"):
+      continue
+    prefix, _, leaf = key.rpartition(".")
+    if leaf in ("running_mean", "running_var") and prefix in stateless and key not in expected:
+      continue
+    out[key] = value
+  return out
+
+
+def network_from_torch(state_dict: dict, network: registry.TorchNetwork, like: dict,
+                       source: str) -> dict:
+  """Network `network` as {"params", "batch_stats"} numpy trees shaped and typed as `like`
+  (that network's variables in a fresh state) from an official state_dict.
+
+  ValueError names `source` and every missing, unexpected or mismatched key.
+  """
+  expected = torch_keys(like, network)
+  state_dict = _clean(state_dict, network, expected)
+  torch_weights.check_state_dict(state_dict, {k: v[2] for k, v in expected.items()},
+                                 f"{source} ({network.name})")
+  out = {"params": {}, "batch_stats": {}}
+  leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
+                for p, leaf in _flatten(like.get(c, {})))
+  for key, (collection, path, _) in expected.items():
+    value = torch_weights.torch_to_flax_array(key.rsplit(".", 1)[1], state_dict[key])
+    node = out[collection]
+    for name in path[:-1]:
+      node = node.setdefault(name, {})
+    node[path[-1]] = np.asarray(value, dtype=leaves[(collection, path)].dtype)
+  return out
+
+
+def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
+  """{official key: numpy array} of a network's variables, in the official layer order."""
+  out = collections.OrderedDict()
+  leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
+                for p, leaf in _flatten(variables.get(c, {})))
+  for key, (collection, path, _) in torch_keys(variables, network).items():
+    out[key] = torch_weights.flax_to_torch_array(path[-1], np.asarray(leaves[(collection, path)]))
+  return out
+
+
+# ---------------------------------------------------------------- files and workdirs
+def networks_of(config) -> list:
+  spec = registry.get(config.model_name)
+  if spec.torch_networks is None:
+    raise ValueError(f"{config.model_name} has no official PyTorch checkpoint layout to convert; "
+                     f"models with one: {sorted(m for m in registry.MODELS if registry.get(m).torch_networks)}")
+  return spec.torch_networks(config)
+
+
+def assign_files(files: list[str], networks: list) -> dict:
+  """{network name: file} of the --from items ("FILE" or "NET=FILE")."""
+  by_name = {n.name: n for n in networks}
+  out = {}
+  for item in files:
+    name, sep, path = item.partition("=")
+    if sep and name in by_name:
+      chosen = name
+    else:
+      path = item
+      matches = [n.name for n in networks if any(os.path.basename(path).endswith(e)
+                                                 for e in n.files)]
+      chosen = matches[0] if matches else next(n.name for n in networks if n.translate)
+      if not matches:
+        logging.info("%s matches no official file name (%s): read as %s", path,
+                     ", ".join(e for n in networks for e in n.files), chosen)
+    if chosen in out:
+      raise ValueError(f"two files for network {chosen}: {out[chosen]} and {path}; name them "
+                       f"NET=FILE (networks: {list(by_name)})")
+    out[chosen] = os.path.abspath(path)
+  return out
+
+
+def convert_in(config, files: list[str], workdir: str) -> dict:
+  """Writes the workdir of `config` whose networks come from the official `files`;
+  returns what `converted.json` records."""
+  from i2ijax.train.loop import write_config
+  spec = registry.get(config.model_name)
+  spec.validate_config(config)
+  networks = networks_of(config)
+  assigned = assign_files(files, networks)
+  ckpt = checkpoint.checkpoint_dir(workdir)
+  if os.path.isdir(ckpt) and os.listdir(ckpt):
+    raise ValueError(f"{workdir} already holds checkpoints ({ckpt}); convert into a new workdir")
+  loaded = {}
+  for name, path in assigned.items():
+    loaded[name] = torch_weights.load_torch_state_dict(path)  # read every file before any work
+  key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)  # the train loop's init key
+  state = jax.jit(lambda k: spec.create_state(config, k, spec.image_shapes(config), 1))(key)
+  params = dict(state.params)
+  stats = dict(getattr(state, "batch_stats", {}) or {})
+  by_name = {n.name: n for n in networks}
+  for name, sd in loaded.items():
+    variables = network_from_torch(sd, by_name[name], network_variables(state, name),
+                                   assigned[name])
+    params[name] = variables["params"]
+    if name in stats:
+      stats[name] = variables["batch_stats"]
+  state = state.replace(params=params, **({"batch_stats": stats} if stats else {}))
+  missing = [n.name for n in networks if n.translate and n.name not in assigned]
+  record = {"from": assigned, "fresh": [n.name for n in networks if n.name not in assigned],
+            "translate_only": bool(missing),
+            "why": (f"converted without {', '.join(missing)}" if missing else "")}
+  os.makedirs(workdir, exist_ok=True)
+  write_config(config, workdir)
+  manager = checkpoint.make_manager(workdir, None)
+  checkpoint.save(manager, 0, state)
+  manager.wait_until_finished()
+  manager.close()
+  with open(os.path.join(workdir, checkpoint.CONVERTED), "w") as f:
+    json.dump(record, f, indent=2)
+  return record
+
+
+def convert_out(workdir: str, output: str, step: int | None = None) -> list[str]:
+  """Writes every network of the workdir's checkpoint `step` (default: newest) as an
+  official file in `output`; returns the paths."""
+  config = checkpoint.load_config(workdir)
+  networks = networks_of(config)
+  _, state = checkpoint.load_state(workdir, config, step)
+  os.makedirs(output, exist_ok=True)
+  paths = []
+  for network in networks:
+    path = os.path.join(output, f"{int(state.step)}{network.files[0]}")
+    torch_weights.save_torch_state_dict(
+        path, network_to_torch(network_variables(state, network.name), network))
+    paths.append(path)
+  return paths
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  if f.to:
+    if f.to != "torch":
+      raise app.UsageError(f"--to={f.to!r}: only 'torch' is supported")
+    if not f.output:
+      raise app.UsageError("--to=torch needs --output=DIR")
+    for path in convert_out(f.workdir, f.output, f.step):
+      print(path)
+    return
+  if not f.config or not f.get_flag_value("from", None):
+    raise app.UsageError("give --config and --from=FILE[,FILE...] (or --to=torch)")
+  record = convert_in(f.config, f["from"].value, f.workdir)
+  print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+  from ml_collections import config_flags
+  flags.DEFINE_string("workdir", None, "The workdir to write (--from) or read (--to).")
+  config_flags.DEFINE_config_file("config", None, "Config file, optionally `file.py:preset`.")
+  flags.DEFINE_list("from", None, "Official checkpoint files: FILE or NET=FILE, comma-separated.")
+  flags.DEFINE_string("to", None, "'torch': write the workdir's networks as official files.")
+  flags.DEFINE_string("output", None, "Folder for the files of --to=torch.")
+  flags.DEFINE_integer("step", None, "Checkpoint step for --to=torch (default: the newest).")
+  flags.mark_flag_as_required("workdir")
+  app.run(main)

@@ -1,0 +1,169 @@
+"""Official PyTorch checkpoints in and out (`i2ijax.convert`).
+
+The checkpoints in tests/fixtures/official_checkpoints/ were saved by the official code
+(`tests/fixtures/make/torch_checkpoints.py`), with its outputs on a fixed input.
+"""
+
+import json
+import os
+import shutil
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from i2ijax import checkpoint, convert, registry
+from i2ijax.metrics.torch_weights import load_torch_state_dict
+from i2ijax.registry import TranslateRequest
+from tests.helpers import load_config, short_run, tiny_cyclegan_config
+
+FIX = os.path.join(os.path.dirname(__file__), "fixtures", "official_checkpoints")
+CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
+            for n in ("G_A", "G_B", "D_A", "D_B")]
+PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
+
+
+@pytest.fixture(scope="module")
+def official():
+  with np.load(os.path.join(FIX, "forward.npz")) as f:
+    return {k: f[k] for k in f.files}
+
+
+def cyclegan_config():
+  return tiny_cyclegan_config(32)  # resnet_6blocks, ngf 8, ndf 8, instance norm: the files'
+
+
+def pix2pix_config():
+  c = load_config("pix2pix", "quickstart")  # unet_128, batch norm, dropout, basic PatchGAN
+  c.model.ngf = c.model.ndf = 2
+  return c
+
+
+def translate(config, workdir, image, **request):
+  spec, state = checkpoint.load_state(workdir, config)
+  tr = spec.translator(config, TranslateRequest(**request))
+  x = jnp.asarray(image.astype(np.float32) / 127.5 - 1)
+  return np.asarray(tr.apply(tr.params(state), x))
+
+
+def official_arrays(path):
+  return {k: v for k, v in load_torch_state_dict(path).items()
+          if not k.endswith("num_batches_tracked")}
+
+
+def test_cyclegan_files_translate_as_the_official_forward_and_round_trip(official, tmp_path):
+  config, wd = cyclegan_config(), str(tmp_path / "wd")
+  record = convert.convert_in(config, CYCLEGAN, wd)
+  assert record["from"] == dict(zip(("G_A", "G_B", "D_A", "D_B"), CYCLEGAN))
+  assert record["fresh"] == [] and not record["translate_only"]
+  with open(os.path.join(wd, "converted.json")) as f:
+    assert json.load(f) == record
+  for direction, net in (("AtoB", "G_A"), ("BtoA", "G_B")):
+    out = translate(config, wd, official["input/32"], direction=direction)
+    np.testing.assert_allclose(out, official[f"cyclegan/{net}"], rtol=0, atol=1e-5)
+  # --to=torch: the official layout, bit for bit (dtype included).
+  written = convert.convert_out(wd, str(tmp_path / "out"))
+  assert [os.path.basename(p) for p in written] == [
+      f"0_net_{n}.pth" for n in ("G_A", "G_B", "D_A", "D_B")]
+  for path, original in zip(written, CYCLEGAN):
+    ours, theirs = load_torch_state_dict(path), official_arrays(original)
+    assert list(ours) == list(theirs)
+    for k in theirs:
+      assert ours[k].dtype == theirs[k].dtype and ours[k].tobytes() == theirs[k].tobytes(), k
+
+
+def test_pix2pix_files_with_batch_norm_statistics(official, tmp_path):
+  config, wd = pix2pix_config(), str(tmp_path / "wd")
+  convert.convert_in(config, [f"D={PIX2PIX[1]}", PIX2PIX[0]], wd)  # NET=FILE or by name
+  out = translate(config, wd, official["input/128"])  # eval mode, as the official --eval
+  np.testing.assert_allclose(out, official["pix2pix/G"], rtol=0, atol=1e-5)
+  for path, original in zip(convert.convert_out(wd, str(tmp_path / "out")), PIX2PIX):
+    ours, theirs = load_torch_state_dict(path), official_arrays(original)
+    assert sorted(ours) == sorted(theirs)
+    assert any(k.endswith("running_var") for k in ours)
+    assert all(ours[k].tobytes() == theirs[k].tobytes() for k in theirs)
+
+
+def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
+  """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
+  legacy format): read as G_A, the statistics dropped as the official loader does."""
+  config, wd = cyclegan_config(), str(tmp_path / "wd")
+  old = os.path.join(FIX, "cyclegan", "old_style_G.pth")
+  keys = list(load_torch_state_dict(old))
+  assert keys[0].startswith("module.") and any(k.endswith("running_mean") for k in keys)
+  record = convert.convert_in(config, [old], wd)
+  assert record["from"] == {"G_A": old} and record["translate_only"]
+  assert record["fresh"] == ["G_B", "D_A", "D_B"]
+  out = translate(config, wd, official["input/32"], direction="AtoB")
+  np.testing.assert_allclose(out, official["cyclegan/G_A"], rtol=0, atol=1e-5)
+  from i2ijax.train.loop import train_and_evaluate
+  with pytest.raises(ValueError, match=r"translate-only workdir \(converted without G_B"):
+    train_and_evaluate(short_run(config, 2), wd)
+  assert sorted(os.listdir(checkpoint.checkpoint_dir(wd))) == ["0"]  # nothing written
+
+
+@pytest.mark.parametrize("case,files,change,message", [
+    ("wrong model", [PIX2PIX[0]], {}, r"missing keys: model\.1\.weight.*unexpected keys: "
+                                       r"model\.model\.0\.weight"),
+    ("wrong netG", CYCLEGAN[:1], {"netG": "resnet_9blocks"},
+     r"missing keys: model\.16\.conv_block\.1\.weight.*unexpected keys: model\.16\.weight"),
+    ("wrong ngf", CYCLEGAN[:1], {"ngf": 16},
+     r"shape mismatches: model\.1\.weight: \(8, 3, 7, 7\) instead of \(16, 3, 7, 7\)"),
+])
+def test_files_that_do_not_fit_are_named_key_by_key(tmp_path, case, files, change, message):
+  config = cyclegan_config()
+  for k, v in change.items():
+    config.model[k] = v
+  wd = str(tmp_path / "wd")
+  with pytest.raises(ValueError, match=message) as e:
+    convert.convert_in(config, files, wd)
+  assert files[0] in str(e.value) and "(G_A)" in str(e.value), case
+  assert not os.path.exists(checkpoint.checkpoint_dir(wd)) or not os.listdir(
+      checkpoint.checkpoint_dir(wd))
+
+
+def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
+  with open(CYCLEGAN[0], "rb") as f:
+    data = f.read()
+  truncated = tmp_path / "latest_net_G_A.pth"
+  truncated.write_bytes(data[:len(data) // 2])
+  text = tmp_path / "notes_net_G_B.pth"
+  text.write_text("not a checkpoint\n")
+  for path, message in ((truncated, "latest_net_G_A.pth: "), (text, "unknown weights format")):
+    with pytest.raises(ValueError, match=message):
+      convert.convert_in(cyclegan_config(), [str(path)], str(tmp_path / "wd"))
+  with pytest.raises(ValueError, match="two files for network G_A"):
+    convert.convert_in(cyclegan_config(), [CYCLEGAN[0], f"G_A={CYCLEGAN[1]}"],
+                       str(tmp_path / "wd"))
+  wd = str(tmp_path / "done")
+  convert.convert_in(cyclegan_config(), CYCLEGAN, wd)
+  with pytest.raises(ValueError, match="already holds checkpoints"):
+    convert.convert_in(cyclegan_config(), CYCLEGAN, wd)
+
+
+def test_every_model_with_official_pytorch_code_declares_its_layout():
+  with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
+  assert {"cyclegan", "pix2pix"} <= set(with_layout)
+  c = cyclegan_config()
+  c.model.upsample = "resize_conv"
+  with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):
+    convert.networks_of(c)
+
+
+@pytest.mark.slow
+def test_a_converted_cyclegan_workdir_fine_tunes_through_main(tmp_path):
+  from i2ijax.train.loop import train_and_evaluate
+  wd = str(tmp_path / "wd")
+  record = convert.convert_in(cyclegan_config(), CYCLEGAN[:2], wd)
+  assert record["fresh"] == ["D_A", "D_B"] and not record["translate_only"]
+  config = short_run(cyclegan_config(), 2)
+  train_and_evaluate(config, wd)
+  _, start = checkpoint.load_state(wd, config, 0)
+  _, end = checkpoint.load_state(wd, config, 2)
+  assert int(end.step) == 2
+  g0 = official_arrays(CYCLEGAN[0])["model.1.weight"]
+  np.testing.assert_array_equal(np.asarray(start.params["G_A"]["Conv_0"]["conv"]["kernel"]),
+                                g0.transpose(2, 3, 1, 0))
+  moved = np.asarray(end.params["G_A"]["Conv_0"]["conv"]["kernel"]) - g0.transpose(2, 3, 1, 0)
+  assert 0 < np.abs(moved).max() < 1e-2  # two Adam steps of 2e-4 from the official weights
+  shutil.rmtree(wd)
