@@ -21,6 +21,7 @@ FIX = os.path.join(os.path.dirname(__file__), "fixtures", "official_checkpoints"
 CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
             for n in ("G_A", "G_B", "D_A", "D_B")]
 PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
+STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,14 @@ def cyclegan_config():
 def pix2pix_config():
   c = load_config("pix2pix", "quickstart")  # unet_128, batch norm, dropout, basic PatchGAN
   c.model.ngf = c.model.ndf = 2
+  return c
+
+
+def stargan_config():
+  c = load_config("stargan")  # the CelebA attributes, c_dim 5
+  c.model.g_conv_dim = c.model.d_conv_dim = 8
+  c.model.g_repeat_num, c.model.d_repeat_num = 2, 3
+  c.data.crop_size = c.data.load_size = 32
   return c
 
 
@@ -82,6 +91,25 @@ def test_pix2pix_files_with_batch_norm_statistics(official, tmp_path):
     assert sorted(ours) == sorted(theirs)
     assert any(k.endswith("running_var") for k in ours)
     assert all(ours[k].tobytes() == theirs[k].tobytes() for k in theirs)
+
+
+def test_stargan_files_with_instance_norm_statistics(official, tmp_path):
+  config, wd = stargan_config(), str(tmp_path / "wd")
+  assert convert.convert_in(config, STARGAN, wd)["from"] == {"G": STARGAN[0], "D": STARGAN[1]}
+  _, state = checkpoint.load_state(wd, config)
+  stats = state.batch_stats["G"]["RunningInstanceNorm_0"]
+  assert np.array_equal(np.asarray(stats["var"]),
+                        official_arrays(STARGAN[0])["main.1.running_var"])
+  label = official["stargan/label"][0]
+  attrs = ",".join(f"{n}={int(v)}" for n, v in zip(config.model.attrs.split(","), label))
+  out = translate(config, wd, official["input/32"], attrs=attrs)
+  np.testing.assert_allclose(out, official["stargan/G"], rtol=0, atol=1e-5)
+  written = convert.convert_out(wd, str(tmp_path / "out"))
+  assert [os.path.basename(p) for p in written] == ["0-G.ckpt", "0-D.ckpt"]
+  for path, original in zip(written, STARGAN):
+    ours, theirs = load_torch_state_dict(path), official_arrays(original)
+    assert list(ours) == list(theirs) and all(ours[k].tobytes() == theirs[k].tobytes()
+                                              for k in theirs)
 
 
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
@@ -143,7 +171,7 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
-  assert {"cyclegan", "pix2pix"} <= set(with_layout)
+  assert {"cyclegan", "pix2pix", "stargan"} <= set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

@@ -121,3 +121,31 @@ class Discriminator(nn.Module):
     out_cls = Conv2d(self.c_dim, side, padding=0, use_bias=False, **kw)(h)
     f32 = lambda a: a.astype(jnp.promote_types(a.dtype, jnp.float32))
     return f32(out_src), f32(out_cls.reshape(out_cls.shape[0], self.c_dim))
+
+
+def generator_torch_layers(repeat_num: int) -> dict:
+  """{our layer path: official module prefix} of `Generator`, in the official order:
+  `main` = [conv, IN, ReLU] + 2 x [conv, IN, ReLU] + the residual blocks (each `main` =
+  [conv, IN, ReLU, conv, IN]) + 2 x [convT, IN, ReLU] + [conv, tanh]."""
+  layers = {("Conv2d_0",): "main.0", ("RunningInstanceNorm_0",): "main.1",
+            ("Conv2d_1",): "main.3", ("RunningInstanceNorm_1",): "main.4",
+            ("Conv2d_2",): "main.6", ("RunningInstanceNorm_2",): "main.7"}
+  for b in range(repeat_num):
+    block = f"main.{9 + b}.main"
+    layers.update({(f"ResidualBlock_{b}", "Conv2d_0"): f"{block}.0",
+                   (f"ResidualBlock_{b}", "RunningInstanceNorm_0"): f"{block}.1",
+                   (f"ResidualBlock_{b}", "Conv2d_1"): f"{block}.3",
+                   (f"ResidualBlock_{b}", "RunningInstanceNorm_1"): f"{block}.4"})
+  up = 9 + repeat_num
+  layers.update({("ConvTranspose_0",): f"main.{up}", ("RunningInstanceNorm_3",): f"main.{up + 1}",
+                 ("ConvTranspose_1",): f"main.{up + 3}",
+                 ("RunningInstanceNorm_4",): f"main.{up + 4}", ("Conv2d_3",): f"main.{up + 6}"})
+  return layers
+
+
+def discriminator_torch_layers(repeat_num: int) -> dict:
+  """{our layer path: official module prefix} of `Discriminator`: `main` = repeat_num x
+  [conv, LeakyReLU], then the source head `conv1` and the class head `conv2`."""
+  layers = {(f"Conv2d_{i}",): f"main.{2 * i}" for i in range(repeat_num)}
+  layers.update({(f"Conv2d_{repeat_num}",): "conv1", (f"Conv2d_{repeat_num + 1}",): "conv2"})
+  return layers

@@ -42,8 +42,9 @@ import optax
 from i2ijax import losses
 from i2ijax.data.attributes import name_value_pairs, parse_attrs, single_changes
 from i2ijax.models.layers import torch_default_params
-from i2ijax.models.stargan import Discriminator, Generator
-from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
+from i2ijax.models.stargan import (Discriminator, Generator, discriminator_torch_layers,
+                                   generator_torch_layers)
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, block_grid
 from i2ijax.train.common import (adam, norm_metrics, precision, validate_batch_and_precision,
                                  validate_rgb_data)
 
@@ -592,10 +593,18 @@ def translator(config, request):
   return Translator(jax.jit(apply), params, 3, 3, outputs, size=config.data.crop_size)
 
 
+def torch_networks(config) -> list:
+  """The official checkpoint files `<iteration>-G.ckpt` and `<iteration>-D.ckpt` (state_dicts
+  of `model.Generator` / `model.Discriminator`, instance-norm running statistics included)."""
+  m = config.model
+  return [TorchNetwork("G", ("-G.ckpt",), generator_torch_layers(m.g_repeat_num), True),
+          TorchNetwork("D", ("-D.ckpt",), discriminator_torch_layers(m.d_repeat_num))]
+
+
 SPEC = ModelSpec(
     name="stargan", data_kind=DataKind.MULTI_LABEL, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, translate_options=frozenset({"attrs", "domain"}),
     directions=(), multimodal=False, translate_example="--attrs=<NAME>=1",
-    step_phase=generator_updates)
+    step_phase=generator_updates, torch_networks=torch_networks)
