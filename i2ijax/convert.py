@@ -5,8 +5,9 @@
 
 In: the files are read without torch (`metrics.torch_weights`), each matched
 to one network of the model by the ending of its official file name
-(`registry.TorchNetwork.files`, e.g. `latest_net_G_A.pth` -> G_A), or named
-explicitly as `NET=FILE`; a file whose name matches no ending (a released
+(`registry.TorchNetwork.files`, e.g. `latest_net_G_A.pth` -> G_A; a file that
+holds several state_dicts, such as MUNIT's `gen_*.pt`, serves each network
+whose `entry` it has), or named explicitly as `NET=FILE`; a file whose name matches no ending (a released
 generator such as `horse2zebra.pth`) is the model's first generator. Every
 key and shape is checked against the network the config builds, and an error
 names each missing, unexpected or mismatched key. The other networks and the
@@ -23,12 +24,14 @@ checkpoints hold for instance norms without them (the official
 `__patch_instance_norm_state_dict`) are dropped.
 
 Out: each network of the checkpoint is written in the official layout as a
-torch zip archive, `OUT/<step><ending>` (e.g. `OUT/1000_net_G_A.pth`, which
-the official code loads with `--epoch 1000`); reading it back in gives the
-same arrays, bit for bit.
+torch zip archive named as the official code names it for that step
+(`registry.TorchNetwork.save_as`, e.g. `OUT/1000_net_G_A.pth`, which the
+official code loads with `--epoch 1000`); reading it back in gives the same
+arrays, bit for bit.
 """
 
 import collections
+import fnmatch
 import json
 import os
 
@@ -45,15 +48,39 @@ _TORCH_LEAF = {("params", "kernel"): "weight", ("params", "scale"): "weight",
 
 
 # ---------------------------------------------------------------- one network
-def network_variables(state, name: str) -> dict:
-  """{"params": ..., "batch_stats": ...} of network `name` in a train state."""
+def _get(tree, path):
+  for name in path:
+    tree = tree[name]
+  return tree
+
+
+def _set(tree: dict, path, value) -> dict:
+  """A copy of the nested dict `tree` with `value` at `path`."""
+  if not path:
+    return value
+  out = dict(tree)
+  out[path[0]] = _set(tree.get(path[0], {}), path[1:], value)
+  return out
+
+
+def network_path(network: registry.TorchNetwork) -> tuple:
+  return tuple(network.path) or (network.name,)
+
+
+def network_variables(state, network: registry.TorchNetwork) -> dict:
+  """{"params": ..., "batch_stats": ...} of one network in a train state."""
+  path = network_path(network)
   stats = getattr(state, "batch_stats", None) or {}
-  return {"params": state.params[name], "batch_stats": stats.get(name, {}) or {}}
+  try:
+    stats = _get(stats, path) or {}
+  except (KeyError, TypeError):
+    stats = {}
+  return {"params": _get(state.params, path), "batch_stats": stats}
 
 
 def _flatten(tree, prefix=()):
   for key, value in tree.items():
-    if isinstance(value, dict) or hasattr(value, "items"):
+    if hasattr(value, "items"):
       yield from _flatten(value, prefix + (key,))
     else:
       yield prefix + (key,), value
@@ -67,41 +94,63 @@ def _layer_of(path: tuple, layers: dict):
   return None
 
 
+def layer_map(variables: dict, network: registry.TorchNetwork) -> dict:
+  """{our layer path: (official prefix, kind)} of a network ("conv1x1" or "")."""
+  layers = network.layers(variables) if callable(network.layers) else network.layers
+  return {k: (v, "") if isinstance(v, str) else tuple(v) for k, v in layers.items()}
+
+
 def torch_keys(variables: dict, network: registry.TorchNetwork) -> dict:
-  """{official key: (collection, our leaf path, official shape)} of every variable of the
-  network, in the official layer order."""
+  """{official key: (collection, our leaf path, official shape, kind)} of every variable
+  of the network, in the official layer order."""
+  layers = layer_map(variables, network)
   found = collections.defaultdict(list)
   for collection in ("params", "batch_stats"):
     for path, leaf in _flatten(variables.get(collection, {})):
-      layer = _layer_of(path[:-1], network.layers)
-      torch_leaf = _TORCH_LEAF.get((collection, path[-1]))
-      if layer is None or torch_leaf is None:
+      layer = _layer_of(path[:-1], layers)
+      if layer is None:
         raise ValueError(f"{network.name}: {collection}/{'/'.join(path)} has no place in the "
                          f"official checkpoint layout")
+      prefix, kind = layers[layer]
+      torch_leaf = _TORCH_LEAF.get((collection, path[-1]), path[-1])
       shape = tuple(np.shape(leaf))
       if path[-1] == "kernel" and len(shape) == 4:
         shape = (shape[3], shape[2], shape[0], shape[1])
       elif path[-1] == "kernel" and len(shape) == 2:
-        shape = shape[::-1]
-      found[layer].append((f"{network.layers[layer]}.{torch_leaf}", collection, path, shape))
+        shape = shape[::-1] + ((1, 1) if kind == "conv1x1" else ())
+      found[layer].append((f"{prefix}.{torch_leaf}", collection, path, shape, kind))
   order = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
   out = {}
-  for layer in network.layers:
-    for key, collection, path, shape in sorted(found.get(layer, []),
-                                               key=lambda e: order[e[0].rsplit(".", 1)[1]]):
-      out[key] = (collection, path, shape)
+  for layer in layers:
+    for key, collection, path, shape, kind in sorted(
+        found.get(layer, []), key=lambda e: order.get(e[0].rsplit(".", 1)[1], 4)):
+      out[key] = (collection, path, shape, kind)
   return out
 
 
-def _clean(state_dict: dict, network: registry.TorchNetwork, expected: dict) -> dict:
+def _to_ours(key: str, value, kind: str) -> np.ndarray:
+  value = np.asarray(value)
+  if kind == "conv1x1" and value.ndim == 4:
+    value = value[:, :, 0, 0]
+  return torch_weights.torch_to_flax_array(key.rsplit(".", 1)[1], value)
+
+
+def _to_torch(leaf: str, value, kind: str) -> np.ndarray:
+  value = torch_weights.flax_to_torch_array(leaf, np.asarray(value))
+  return value[:, :, None, None] if kind == "conv1x1" and value.ndim == 2 else value
+
+
+def _clean(state_dict: dict, network: registry.TorchNetwork, expected: dict,
+           layers: dict) -> dict:
   """The official loaders' tolerance: no `module.` prefix, no `num_batches_tracked`, no
-  running statistics of layers that keep none here (old instance norms)."""
+  running statistics of layers that keep none here (old instance norms), none of the
+  network's `extra_buffers`."""
   out = {}
-  stateless = {prefix for prefix in network.layers.values()
-               if not any(k.startswith(prefix + ".running_") for k in expected)}
+  prefixes = {v[0] for v in layers.values()}
+  stateless = {p for p in prefixes if not any(k.startswith(p + ".running_") for k in expected)}
   for key, value in state_dict.items():
     key = key[len("module."):] if key.startswith("module.") else key
-    if key.endswith(".num_batches_tracked"):
+    if key.endswith(".num_batches_tracked") or key in network.extra_buffers:
       continue
     prefix, _, leaf = key.rpartition(".")
     if leaf in ("running_mean", "running_var") and prefix in stateless and key not in expected:
@@ -118,28 +167,31 @@ def network_from_torch(state_dict: dict, network: registry.TorchNetwork, like: d
   ValueError names `source` and every missing, unexpected or mismatched key.
   """
   expected = torch_keys(like, network)
-  state_dict = _clean(state_dict, network, expected)
+  state_dict = _clean(state_dict, network, expected, layer_map(like, network))
   torch_weights.check_state_dict(state_dict, {k: v[2] for k, v in expected.items()},
                                  f"{source} ({network.name})")
   out = {"params": {}, "batch_stats": {}}
   leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
                 for p, leaf in _flatten(like.get(c, {})))
-  for key, (collection, path, _) in expected.items():
-    value = torch_weights.torch_to_flax_array(key.rsplit(".", 1)[1], state_dict[key])
+  for key, (collection, path, _, kind) in expected.items():
     node = out[collection]
     for name in path[:-1]:
       node = node.setdefault(name, {})
-    node[path[-1]] = np.asarray(value, dtype=leaves[(collection, path)].dtype)
+    node[path[-1]] = np.asarray(_to_ours(key, state_dict[key], kind),
+                                dtype=leaves[(collection, path)].dtype)
   return out
 
 
 def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
-  """{official key: numpy array} of a network's variables, in the official layer order."""
+  """{official key: numpy array} of a network's variables (and its `extra_buffers`), in
+  the official layer order."""
   out = collections.OrderedDict()
   leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
                 for p, leaf in _flatten(variables.get(c, {})))
-  for key, (collection, path, _) in torch_keys(variables, network).items():
-    out[key] = torch_weights.flax_to_torch_array(path[-1], np.asarray(leaves[(collection, path)]))
+  for key, (collection, path, _, kind) in torch_keys(variables, network).items():
+    out[key] = _to_torch(path[-1], leaves[(collection, path)], kind)
+  for key, value in network.extra_buffers.items():
+    out[key] = np.asarray(value)
   return out
 
 
@@ -147,32 +199,55 @@ def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
 def networks_of(config) -> list:
   spec = registry.get(config.model_name)
   if spec.torch_networks is None:
-    raise ValueError(f"{config.model_name} has no official PyTorch checkpoint layout to convert; "
-                     f"models with one: {sorted(m for m in registry.MODELS if registry.get(m).torch_networks)}")
+    with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
+    raise ValueError(f"{config.model_name} has no official PyTorch checkpoint layout to "
+                     f"convert; models with one: {with_layout}")
   return spec.torch_networks(config)
 
 
 def assign_files(files: list[str], networks: list) -> dict:
-  """{network name: file} of the --from items ("FILE" or "NET=FILE")."""
+  """{network name: file} of the --from items ("FILE" or "NET=FILE"). A file matching the
+  patterns of several networks that each have an `entry` (e.g. MUNIT's gen_*.pt) serves
+  them all; a file matching none is the first generator's."""
   by_name = {n.name: n for n in networks}
   out = {}
   for item in files:
     name, sep, path = item.partition("=")
     if sep and name in by_name:
-      chosen = name
+      chosen = [name]
     else:
       path = item
-      matches = [n.name for n in networks if any(os.path.basename(path).endswith(e)
-                                                 for e in n.files)]
-      chosen = matches[0] if matches else next(n.name for n in networks if n.translate)
-      if not matches:
+      chosen = [n.name for n in networks
+                if any(fnmatch.fnmatch(os.path.basename(path), p) for p in n.files)]
+      if len(chosen) > 1 and not all(by_name[c].entry for c in chosen):
+        chosen = chosen[:1]
+      if not chosen:
+        chosen = [next(n.name for n in networks if n.translate)]
         logging.info("%s matches no official file name (%s): read as %s", path,
-                     ", ".join(e for n in networks for e in n.files), chosen)
-    if chosen in out:
-      raise ValueError(f"two files for network {chosen}: {out[chosen]} and {path}; name them "
-                       f"NET=FILE (networks: {list(by_name)})")
-    out[chosen] = os.path.abspath(path)
+                     ", ".join(p for n in networks for p in n.files), chosen[0])
+    for c in chosen:
+      if c in out:
+        raise ValueError(f"two files for network {c}: {out[c]} and {os.path.abspath(path)}; "
+                         f"name them NET=FILE (networks: {list(by_name)})")
+      out[c] = os.path.abspath(path)
   return out
+
+
+def _read(path: str, network: registry.TorchNetwork, cache: dict) -> dict:
+  """The state_dict of `network` in the official file `path` (its `entry` if it has one)."""
+  if path not in cache:
+    cache[path] = torch_weights.load_torch_state_dict(path, nested=True)
+  content = cache[path]
+  nested = {k: v for k, v in content.items() if isinstance(v, dict)}
+  if network.entry is None:
+    if nested and len(nested) == len(content):
+      raise ValueError(f"{path} holds several state_dicts ({list(nested)}), not the one "
+                       f"state_dict of {network.name}")
+    return content
+  if network.entry not in nested:
+    raise ValueError(f"{path} has no state_dict {network.entry!r} for {network.name} "
+                     f"(it holds {list(nested) or 'one flat state_dict'})")
+  return nested[network.entry]
 
 
 def convert_in(config, files: list[str], workdir: str) -> dict:
@@ -186,21 +261,22 @@ def convert_in(config, files: list[str], workdir: str) -> dict:
   ckpt = checkpoint.checkpoint_dir(workdir)
   if os.path.isdir(ckpt) and os.listdir(ckpt):
     raise ValueError(f"{workdir} already holds checkpoints ({ckpt}); convert into a new workdir")
-  loaded = {}
-  for name, path in assigned.items():
-    loaded[name] = torch_weights.load_torch_state_dict(path)  # read every file before any work
+  by_name = {n.name: n for n in networks}
+  cache = {}
+  loaded = {name: _read(path, by_name[name], cache)  # every file read before any work
+            for name, path in assigned.items()}
   key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)  # the train loop's init key
   state = jax.jit(lambda k: spec.create_state(config, k, spec.image_shapes(config), 1))(key)
-  params = dict(state.params)
-  stats = dict(getattr(state, "batch_stats", {}) or {})
-  by_name = {n.name: n for n in networks}
+  params = state.params
+  stats = getattr(state, "batch_stats", None)
   for name, sd in loaded.items():
-    variables = network_from_torch(sd, by_name[name], network_variables(state, name),
+    network = by_name[name]
+    variables = network_from_torch(sd, network, network_variables(state, network),
                                    assigned[name])
-    params[name] = variables["params"]
-    if name in stats:
-      stats[name] = variables["batch_stats"]
-  state = state.replace(params=params, **({"batch_stats": stats} if stats else {}))
+    params = _set(params, network_path(network), variables["params"])
+    if variables["batch_stats"]:
+      stats = _set(stats, network_path(network), variables["batch_stats"])
+  state = state.replace(params=params, **({"batch_stats": stats} if stats is not None else {}))
   missing = [n.name for n in networks if n.translate and n.name not in assigned]
   record = {"from": assigned, "fresh": [n.name for n in networks if n.name not in assigned],
             "translate_only": bool(missing),
@@ -218,18 +294,23 @@ def convert_in(config, files: list[str], workdir: str) -> dict:
 
 def convert_out(workdir: str, output: str, step: int | None = None) -> list[str]:
   """Writes every network of the workdir's checkpoint `step` (default: newest) as an
-  official file in `output`; returns the paths."""
+  official file in `output` (networks with an `entry` that share a file name are written
+  into one file); returns the paths."""
   config = checkpoint.load_config(workdir)
   networks = networks_of(config)
   _, state = checkpoint.load_state(workdir, config, step)
   os.makedirs(output, exist_ok=True)
-  paths = []
+  files = collections.OrderedDict()
   for network in networks:
-    path = os.path.join(output, f"{int(state.step)}{network.files[0]}")
-    torch_weights.save_torch_state_dict(
-        path, network_to_torch(network_variables(state, network.name), network))
-    paths.append(path)
-  return paths
+    path = os.path.join(output, network.save_as.format(step=int(state.step)))
+    sd = network_to_torch(network_variables(state, network), network)
+    if network.entry is None:
+      files[path] = sd
+    else:
+      files.setdefault(path, collections.OrderedDict())[network.entry] = sd
+  for path, content in files.items():
+    torch_weights.save_torch_state_dict(path, content)
+  return list(files)
 
 
 def main(argv):

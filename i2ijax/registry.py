@@ -10,7 +10,7 @@ name. See "Adding a model" in the README.
 import dataclasses
 import enum
 import importlib
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -89,19 +89,35 @@ class Translator:
 class TorchNetwork:
   """One network of a model as the official PyTorch code saves it (`i2ijax.convert`).
 
-  name: its key in the train state's `params` / `batch_stats` (e.g. "G_A").
-  files: the official file-name endings that hold it (e.g. "_net_G_A.pth"); a
-    file is matched to the network whose ending it has.
-  layers: {our layer path (a tuple of module names): the official module
-    prefix ("model.1")}, in the official order, for every layer that can hold
-    weights; our variables below a layer path (in wrapper modules such as
-    "conv") map to `<prefix>.<weight|bias|running_mean|running_var>`.
+  name: the network's name in messages and `NET=FILE` arguments (e.g. "G_A").
+  files: file-name patterns (`fnmatch`) of the official files that hold it
+    (e.g. "*_net_G_A.pth", "gen_*.pt").
+  save_as: the official name of the file for a step, a format of `step`
+    (e.g. "{step}_net_G_A.pth", "gen_{step:08d}.pt").
+  layers: {our layer path (a tuple of module names): the official module prefix
+    ("model.1")}, in the official order, for every layer that can hold weights,
+    or a function of the network's variables returning it; our variables below
+    a layer path (in wrapper modules such as "conv") map to `<prefix>.<leaf>`
+    (kernel / scale: weight, bias, mean: running_mean, var: running_var, other
+    leaf names as they are). A prefix given as (prefix, "conv1x1") is a 1x1
+    Conv2d officially and a Dense here.
   translate: the network is needed to translate (a generator).
+  path: where its variables are in the state's `params` / `batch_stats`
+    (default: (name,)).
+  entry: the key of its state_dict in a file that holds several (e.g. "a" in
+    MUNIT's {"a": gen_a, "b": gen_b}); None for a file of one state_dict.
+  extra_buffers: official buffers the network does not use here ({key: value},
+    e.g. MUNIT's AdaIN running statistics): ignored when read, written with
+    these values.
   """
   name: str
   files: tuple
-  layers: dict
+  save_as: str
+  layers: Any
   translate: bool = False
+  path: tuple = ()
+  entry: str | None = None
+  extra_buffers: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -236,8 +236,11 @@ class _PlainUnpickler(pickle.Unpickler):
     raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
 
 
-def _to_arrays(obj, path: str) -> dict[str, np.ndarray]:
-  """A loaded mapping of tensors -> {key: numpy array}, in file order."""
+def _to_arrays(obj, path: str, nested: bool = False) -> dict:
+  """A loaded mapping of tensors -> {key: numpy array}, in file order. `nested`: the
+  top level may also map names to such mappings (a checkpoint of several state_dicts,
+  e.g. {"a": ..., "b": ...}), which become {name: {key: array}}; its other plain
+  values (iteration counts, option strings) are left out."""
   if not isinstance(obj, Mapping):
     raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state_dict (a mapping of "
                      "names to tensors)")
@@ -246,6 +249,11 @@ def _to_arrays(obj, path: str) -> dict[str, np.ndarray]:
     key = _ascii(key)
     if not isinstance(key, str):
       raise ValueError(f"{path}: state_dict key {key!r} is not a string")
+    if nested and isinstance(value, Mapping):
+      out[key] = _to_arrays(value, f"{path} [{key!r}]")
+      continue
+    if nested and isinstance(value, (int, float, str, bytes, bool, type(None))):
+      continue
     if not isinstance(value, _Tensor):
       raise ValueError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor; "
                        "expected a flat state_dict (e.g. model.state_dict())")
@@ -270,16 +278,20 @@ def _naming(path: str, what: str):
     raise ValueError(f"{path}: {what}: {type(e).__name__}: {e}") from None
 
 
-def load_torch_state_dict(path) -> dict[str, np.ndarray]:
+def load_torch_state_dict(path, nested: bool = False) -> dict:
   """Reads a PyTorch state_dict (`torch.save`, zip or legacy) or an `.npz` without torch.
 
   Returns {key: numpy array} in the file's order, with the saved dtypes
   (float32/float16/float64, int64/int32/int16/int8/uint8, bool) and shapes;
   every array is a contiguous copy.
 
+  `nested`: a checkpoint of several state_dicts ({"a": state_dict, "b": ...,
+  "iteration": 1000}) is read as {name: {key: array}} (its plain values left
+  out); a flat state_dict reads as before.
+
   Raises FileNotFoundError for a missing file and ValueError (naming the file)
   for an unknown or corrupt format, or contents that are not a flat mapping of
-  names to tensors.
+  names to tensors (or, with `nested`, of names to such mappings).
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
@@ -289,7 +301,7 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
       prefix = _is_torch_zip(archive)
       if prefix is not None:
         with _naming(path, "unreadable torch zip archive"):
-          return _to_arrays(_load_zip(archive, prefix), path)
+          return _to_arrays(_load_zip(archive, prefix), path, nested)
       if archive.namelist() and all(n.endswith(".npy") for n in archive.namelist()):
         with np.load(path, allow_pickle=False) as npz:
           return {k: np.array(npz[k]) for k in npz.files}
@@ -299,7 +311,7 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
     f.seek(0)
     if len(head) == 2 and head[0] == 0x80 and head[1] >= 2:  # a pickle, protocol 2+
       with _naming(path, "unreadable legacy torch.save file"):
-        return _to_arrays(_load_legacy(f), path)
+        return _to_arrays(_load_legacy(f), path, nested)
   raise ValueError(f"{path}: unknown weights format; expected a torch.save state_dict "
                    "(.pth/.pt, zip or legacy) or an .npz")
 
@@ -307,12 +319,12 @@ def load_torch_state_dict(path) -> dict[str, np.ndarray]:
 _TORCH_STORAGES = {np.dtype(v): k for k, v in STORAGE_DTYPES.items()}
 
 
-def _pickle_state_dict(arrays: Mapping[str, np.ndarray]) -> bytes:
-  """The `data.pkl` of a torch zip archive (protocol 2, as `torch.save`) for {key: array}:
-  an OrderedDict of `torch._utils._rebuild_tensor_v2` calls on storages "0", "1", ...
+def _pickle_state_dict(tree: Mapping) -> tuple[bytes, list]:
+  """The `data.pkl` of a torch zip archive (protocol 2, as `torch.save`) for {key: array}
+  (an OrderedDict of `torch._utils._rebuild_tensor_v2` calls) or {name: {key: array}}
+  (a dict of such OrderedDicts), and the arrays of its storages "0", "1", ... in order.
   Written opcode by opcode, so neither torch nor any object of it is needed."""
-  out = [pickle.PROTO + b"\x02", pickle.GLOBAL + b"collections\nOrderedDict\n",
-         pickle.EMPTY_TUPLE, pickle.REDUCE, pickle.MARK]
+  storages = []
 
   def text(s: str) -> bytes:
     b = s.encode("utf-8")
@@ -329,36 +341,57 @@ def _pickle_state_dict(arrays: Mapping[str, np.ndarray]) -> bytes:
   def ints(values) -> bytes:
     return pickle.MARK + b"".join(integer(int(v)) for v in values) + pickle.TUPLE
 
-  for index, (key, value) in enumerate(arrays.items()):
+  def tensor(value: np.ndarray) -> list:
     storage = _TORCH_STORAGES[value.dtype]
     strides = [int(np.prod(value.shape[i + 1:], dtype=np.int64)) for i in range(value.ndim)]
-    out += [text(key), pickle.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n", pickle.MARK,
+    storages.append(value)
+    return [pickle.GLOBAL + b"torch._utils\n_rebuild_tensor_v2\n", pickle.MARK,
             pickle.MARK, text("storage"), pickle.GLOBAL + f"torch\n{storage}\n".encode(),
-            text(str(index)), text("cpu"), integer(value.size), pickle.TUPLE, pickle.BINPERSID,
-            integer(0), ints(value.shape), ints(strides), pickle.NEWFALSE,
+            text(str(len(storages) - 1)), text("cpu"), integer(value.size), pickle.TUPLE,
+            pickle.BINPERSID, integer(0), ints(value.shape), ints(strides), pickle.NEWFALSE,
             pickle.GLOBAL + b"collections\nOrderedDict\n", pickle.EMPTY_TUPLE, pickle.REDUCE,
             pickle.TUPLE, pickle.REDUCE]
-  out += [pickle.SETITEMS, pickle.STOP]
-  return b"".join(out)
+
+  def mapping(items: Mapping, ordered: bool) -> list:
+    out = ([pickle.GLOBAL + b"collections\nOrderedDict\n", pickle.EMPTY_TUPLE, pickle.REDUCE]
+           if ordered else [pickle.EMPTY_DICT])
+    out.append(pickle.MARK)
+    for key, value in items.items():
+      out.append(text(key))
+      out += mapping(value, True) if isinstance(value, Mapping) else tensor(value)
+    return out + [pickle.SETITEMS]
+
+  nested = any(isinstance(v, Mapping) for v in tree.values())
+  ops = [pickle.PROTO + b"\x02"] + mapping(tree, not nested) + [pickle.STOP]
+  return b"".join(ops), storages
 
 
-def save_torch_state_dict(path, state_dict: Mapping[str, np.ndarray]) -> None:
-  """Writes {key: array} as the zip archive `torch.save(state_dict)` writes (tensors in
-  `STORAGE_DTYPES`' dtypes, little-endian), without torch: `torch.load` and
-  `load_torch_state_dict` read it back to equal arrays. Written to `path`.tmp, then
-  renamed, so an existing file is replaced only by a complete one."""
+def save_torch_state_dict(path, state_dict: Mapping) -> None:
+  """Writes {key: array} (a state_dict) or {name: {key: array}} (a checkpoint of several)
+  as the zip archive `torch.save` writes (tensors in `STORAGE_DTYPES`' dtypes,
+  little-endian), without torch: `torch.load` and `load_torch_state_dict` read it back
+  to equal arrays. Written to `path`.tmp, then renamed, so an existing file is replaced
+  only by a complete one."""
   path = os.fspath(path)
-  arrays = collections.OrderedDict()
-  for key, value in state_dict.items():
-    value = np.asarray(value)
-    if value.dtype not in _TORCH_STORAGES:
-      raise ValueError(f"{key}: no torch storage for dtype {value.dtype}")
-    arrays[key] = np.array(value, value.dtype.newbyteorder("<"), order="C")  # 0-d stays 0-d
+
+  def prepare(tree):
+    out = collections.OrderedDict()
+    for key, value in tree.items():
+      if isinstance(value, Mapping):
+        out[key] = prepare(value)
+        continue
+      value = np.asarray(value)
+      if value.dtype not in _TORCH_STORAGES:
+        raise ValueError(f"{key}: no torch storage for dtype {value.dtype}")
+      out[key] = np.array(value, value.dtype.newbyteorder("<"), order="C")  # 0-d stays 0-d
+    return out
+
+  data, storages = _pickle_state_dict(prepare(state_dict))
   tmp = path + ".tmp"
   with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
-    archive.writestr("archive/data.pkl", _pickle_state_dict(arrays))
+    archive.writestr("archive/data.pkl", data)
     archive.writestr("archive/byteorder", "little")
-    for index, value in enumerate(arrays.values()):
+    for index, value in enumerate(storages):
       archive.writestr(f"archive/data/{index}", value.tobytes())
     archive.writestr("archive/version", "3\n")
   os.replace(tmp, path)

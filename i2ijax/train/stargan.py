@@ -597,8 +597,10 @@ def torch_networks(config) -> list:
   """The official checkpoint files `<iteration>-G.ckpt` and `<iteration>-D.ckpt` (state_dicts
   of `model.Generator` / `model.Discriminator`, instance-norm running statistics included)."""
   m = config.model
-  return [TorchNetwork("G", ("-G.ckpt",), generator_torch_layers(m.g_repeat_num), True),
-          TorchNetwork("D", ("-D.ckpt",), discriminator_torch_layers(m.d_repeat_num))]
+  return [TorchNetwork("G", ("*-G.ckpt",), "{step}-G.ckpt", generator_torch_layers(m.g_repeat_num),
+                       True),
+          TorchNetwork("D", ("*-D.ckpt",), "{step}-D.ckpt",
+                       discriminator_torch_layers(m.d_repeat_num))]
 
 
 SPEC = ModelSpec(
