@@ -208,7 +208,8 @@ def networks_of(config) -> list:
 def assign_files(files: list[str], networks: list) -> dict:
   """{network name: file} of the --from items ("FILE" or "NET=FILE"). A file matching the
   patterns of several networks that each have an `entry` (e.g. MUNIT's gen_*.pt) serves
-  them all; a file matching none is the first generator's."""
+  them all; a file matching none is a released generator: the first generator's, or
+  every generator's where they have entries (MUNIT's edges2shoes.pt holds "a" and "b")."""
   by_name = {n.name: n for n in networks}
   out = {}
   for item in files:
@@ -221,10 +222,11 @@ def assign_files(files: list[str], networks: list) -> dict:
                 if any(fnmatch.fnmatch(os.path.basename(path), p) for p in n.files)]
       if len(chosen) > 1 and not all(by_name[c].entry for c in chosen):
         chosen = chosen[:1]
-      if not chosen:
-        chosen = [next(n.name for n in networks if n.translate)]
+      if not chosen:  # a released generator: the first one, or all that share a file
+        generators = [n for n in networks if n.translate]
+        chosen = ([n.name for n in generators if n.entry] or [generators[0].name])
         logging.info("%s matches no official file name (%s): read as %s", path,
-                     ", ".join(p for n in networks for p in n.files), chosen[0])
+                     ", ".join(p for n in networks for p in n.files), ", ".join(chosen))
     for c in chosen:
       if c in out:
         raise ValueError(f"two files for network {c}: {out[c]} and {os.path.abspath(path)}; "

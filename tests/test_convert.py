@@ -22,6 +22,8 @@ CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
             for n in ("G_A", "G_B", "D_A", "D_B")]
 PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
 STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
+SNAPSHOTS = {kind: [os.path.join(FIX, kind, f"{n}_00001000.pt") for n in ("gen", "dis")]
+             for kind in ("munit", "unit")}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,17 @@ def stargan_config():
   c = load_config("stargan")  # the CelebA attributes, c_dim 5
   c.model.g_conv_dim = c.model.d_conv_dim = 8
   c.model.g_repeat_num, c.model.d_repeat_num = 2, 3
+  c.data.crop_size = c.data.load_size = 32
+  return c
+
+
+def munit_config(kind):
+  """The networks of tests/fixtures/make/munit_steps.py's tiny hyper-parameters, RGB."""
+  c = load_config(kind)
+  c.model.gen.update(dim=2, n_downsample=2, n_res=1)
+  if kind == "munit":
+    c.model.gen.update(mlp_dim=8, style_dim=2)
+  c.model.dis.update(dim=4, n_layer=2, num_scales=3)
   c.data.crop_size = c.data.load_size = 32
   return c
 
@@ -112,6 +125,30 @@ def test_stargan_files_with_instance_norm_statistics(official, tmp_path):
                                               for k in theirs)
 
 
+@pytest.mark.parametrize("kind", ["munit", "unit"])
+def test_munit_and_unit_snapshots_of_several_state_dicts(official, tmp_path, kind):
+  config, wd = munit_config(kind), str(tmp_path / "wd")
+  gen, dis = SNAPSHOTS[kind]
+  record = convert.convert_in(config, [gen, dis], wd)
+  assert record["from"] == {"gen_a": gen, "gen_b": gen, "dis_a": dis, "dis_b": dis}
+  request = {"direction": "AtoB"}
+  if kind == "munit":  # the official test.py with a style image
+    request["references"] = (official["reference/32"][0].astype(np.float32) / 127.5 - 1,)
+  out = translate(config, wd, official["input/32"], **request)
+  np.testing.assert_allclose(out, official[f"{kind}/AtoB"], rtol=0, atol=1e-5)
+  written = convert.convert_out(wd, str(tmp_path / "out"))
+  assert [os.path.basename(p) for p in written] == ["gen_00000000.pt", "dis_00000000.pt"]
+  for path, original in zip(written, (gen, dis)):
+    ours = load_torch_state_dict(path, nested=True)
+    theirs = load_torch_state_dict(original, nested=True)
+    assert list(ours) == ["a", "b"] == list(theirs)
+    for d in "ab":  # every official key (the AdaIN layers' unused statistics included)
+      assert sorted(ours[d]) == sorted(theirs[d])
+      assert all(ours[d][k].tobytes() == theirs[d][k].tobytes() for k in theirs[d])
+  with pytest.raises(ValueError, match=r"has no state_dict 'a' for gen_a \(it holds one flat"):
+    convert.convert_in(config, [f"gen_a={STARGAN[0]}"], str(tmp_path / "wd2"))
+
+
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
   """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
   legacy format): read as G_A, the statistics dropped as the official loader does."""
@@ -171,7 +208,7 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
-  assert {"cyclegan", "pix2pix", "stargan"} <= set(with_layout)
+  assert {"cyclegan", "pix2pix", "stargan", "munit", "unit"} <= set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

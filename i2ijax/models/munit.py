@@ -560,3 +560,60 @@ def variables_from_torch(state_dict: dict, prefix: str = "") -> dict:
       node = node.setdefault(p, {})
     node[leaf] = w
   return params
+
+
+def torch_prefix(module_path: tuple) -> str:
+  """Our module path -> the official module prefix (the inverse of `flax_path`), e.g.
+  ('enc_content', 'model_3', 'model_0', 'model_1', 'Conv_0', 'conv') ->
+  'enc_content.model.3.model.0.model.1.conv'."""
+  parts = list(module_path)
+  if parts[-2:] == ["Conv_0", "conv"]:
+    parts[-2:] = ["conv"]
+  out = []
+  for p in parts:
+    head, _, tail = p.rpartition("_")
+    if tail.isdigit() and head == "layers":
+      out.append(tail)
+    elif tail.isdigit() and head:
+      out += [head, tail]
+    else:
+      out.append(p)
+  return ".".join(out)
+
+
+def torch_layers(variables: dict) -> dict:
+  """{our layer path: official module prefix} of one official network (AdaINGen, VAEGen,
+  MsImageDis) from its variables: `torch_prefix` of each module; a Dense is the
+  `LinearBlock`'s `.fc`, except the style encoder's last layer, a 1x1 Conv2d
+  officially ("conv1x1")."""
+  layers = {}
+  for path, leaf in _leaves(variables["params"]):
+    module = path[:-1]
+    prefix = torch_prefix(module)
+    if path[-1] == "kernel" and np.ndim(leaf) == 2:
+      layers[module] = (prefix, "conv1x1") if module[0] == "enc_style" else prefix + ".fc"
+    else:
+      layers[module] = prefix
+  natural = lambda prefix: [(0, int(p), "") if p.isdigit() else (1, 0, p)
+                            for p in (prefix if isinstance(prefix, str) else prefix[0]).split(".")]
+  return dict(sorted(layers.items(), key=lambda item: natural(item[1])))
+
+
+def adain_buffers(n_res: int, dim: int, dtype=np.float32) -> dict:
+  """The official AdaIN layers' unused running statistics (zeros, ones) of a MUNIT
+  decoder: `dec.model.0.model.<block>.model.<conv>.norm.running_{mean,var}`."""
+  out = {}
+  for r in range(n_res):
+    for j in range(2):
+      key = f"dec.model.0.model.{r}.model.{j}.norm.running_"
+      out[key + "mean"] = np.zeros(dim, dtype)
+      out[key + "var"] = np.ones(dim, dtype)
+  return out
+
+
+def _leaves(tree, prefix=()):
+  for name, value in tree.items():
+    if hasattr(value, "items"):
+      yield from _leaves(value, prefix + (name,))
+    else:
+      yield prefix + (name,), value

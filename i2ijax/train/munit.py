@@ -39,8 +39,8 @@ import jax.numpy as jnp
 import optax
 
 from i2ijax import losses, perceptual
-from i2ijax.models.munit import Discriminators, Generators
-from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid, rows_grid
+from i2ijax.models.munit import Discriminators, Generators, adain_buffers, torch_layers
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, block_grid, rows_grid
 from i2ijax.train.common import (interpolate_codes, learning_rate_schedule, make_optimizer,
                                  norm_metrics, precision, style_request,
                                  validate_batch_and_precision)
@@ -538,11 +538,29 @@ def input_multiple(config) -> int:
   return 2**config.model.gen.n_downsample
 
 
+def torch_networks(config) -> list:
+  """The snapshots of NVlabs/MUNIT's trainers (MUNIT and UNIT alike):
+  `gen_<iteration:08d>.pt` = {"a": gen_a, "b": gen_b} and `dis_<iteration:08d>.pt` =
+  {"a": dis_a, "b": dis_b}, each a state_dict of `networks.AdaINGen` / `VAEGen` /
+  `MsImageDis` (the MUNIT decoder's AdaIN layers hold unused running statistics)."""
+  g = config.model.gen
+  if g.get("shared_blocks", 0):
+    raise ValueError(f"config.model.gen.shared_blocks={g.shared_blocks} has no official "
+                     f"checkpoint layout (the official trainers share no blocks)")
+  extra = (adain_buffers(g.n_res, g.dim * 2**g.n_downsample)
+           if kind_of(config) == "munit" else {})
+  return ([TorchNetwork(f"gen_{d}", ("gen_*.pt",), "gen_{step:08d}.pt", torch_layers, True,
+                        path=("G", f"gen_{d}"), entry=d, extra_buffers=extra) for d in "ab"]
+          + [TorchNetwork(f"dis_{d}", ("dis_*.pt",), "dis_{step:08d}.pt", torch_layers,
+                          path=("D", f"dis_{d}"), entry=d) for d in "ab"])
+
+
 _COMMON = dict(validate_config=validate_config, make_examples=make_examples,
                image_shapes=image_shapes, create_state=create_state,
                make_train_step=make_train_step, make_sample_fn=make_sample_fn,
                sample_grids=sample_grids, translator=translator,
-               directions=("AtoB", "BtoA"), input_multiple=input_multiple)
+               directions=("AtoB", "BtoA"), input_multiple=input_multiple,
+               torch_networks=torch_networks)
 MUNIT_SPEC = ModelSpec(
     name="munit", data_kind=DataKind.TWO_DOMAIN, multimodal=True,
     translate_options=frozenset({"direction", "seed", "num_styles", "references",
