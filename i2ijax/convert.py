@@ -70,12 +70,12 @@ def network_path(network: registry.TorchNetwork) -> tuple:
 def network_variables(state, network: registry.TorchNetwork) -> dict:
   """{"params": ..., "batch_stats": ...} of one network in a train state."""
   path = network_path(network)
-  stats = getattr(state, "batch_stats", None) or {}
+  stats = (getattr(state, "batch_stats", None) or {}) if network.attr == "params" else {}
   try:
     stats = _get(stats, path) or {}
   except (KeyError, TypeError):
     stats = {}
-  return {"params": _get(state.params, path), "batch_stats": stats}
+  return {"params": _get(getattr(state, network.attr), path), "batch_stats": stats}
 
 
 def _flatten(tree, prefix=()):
@@ -223,7 +223,7 @@ def assign_files(files: list[str], networks: list) -> dict:
       if len(chosen) > 1 and not all(by_name[c].entry for c in chosen):
         chosen = chosen[:1]
       if not chosen:  # a released generator: the first one, or all that share a file
-        generators = [n for n in networks if n.translate]
+        generators = [n for n in networks if n.role == "translate"]
         chosen = ([n.name for n in generators if n.entry] or [generators[0].name])
         logging.info("%s matches no official file name (%s): read as %s", path,
                      ", ".join(p for n in networks for p in n.files), ", ".join(chosen))
@@ -269,20 +269,25 @@ def convert_in(config, files: list[str], workdir: str) -> dict:
             for name, path in assigned.items()}
   key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)  # the train loop's init key
   state = jax.jit(lambda k: spec.create_state(config, k, spec.image_shapes(config), 1))(key)
-  params = state.params
-  stats = getattr(state, "batch_stats", None)
+  fields = {}
   for name, sd in loaded.items():
     network = by_name[name]
     variables = network_from_torch(sd, network, network_variables(state, network),
                                    assigned[name])
-    params = _set(params, network_path(network), variables["params"])
+    tree = fields.get(network.attr, getattr(state, network.attr))
+    fields[network.attr] = _set(tree, network_path(network), variables["params"])
     if variables["batch_stats"]:
-      stats = _set(stats, network_path(network), variables["batch_stats"])
-  state = state.replace(params=params, **({"batch_stats": stats} if stats is not None else {}))
-  missing = [n.name for n in networks if n.translate and n.name not in assigned]
+      tree = fields.get("batch_stats", state.batch_stats)
+      fields["batch_stats"] = _set(tree, network_path(network), variables["batch_stats"])
+  state = state.replace(**fields)
+  missing = [n.name for n in networks if n.role != "optional" and n.name not in assigned]
+  untranslatable = [n.name for n in networks if n.role == "translate" and n.name not in assigned]
+  why = (f"converted without {', '.join(missing)}" if missing else "")
+  if untranslatable:
+    logging.warning("%s: without %s the workdir does not translate as the official model",
+                    workdir, ", ".join(untranslatable))
   record = {"from": assigned, "fresh": [n.name for n in networks if n.name not in assigned],
-            "translate_only": bool(missing),
-            "why": (f"converted without {', '.join(missing)}" if missing else "")}
+            "translate_only": bool(missing), "why": why}
   os.makedirs(workdir, exist_ok=True)
   write_config(config, workdir)
   manager = checkpoint.make_manager(workdir, None)

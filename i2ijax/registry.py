@@ -101,9 +101,13 @@ class TorchNetwork:
     (kernel / scale: weight, bias, mean: running_mean, var: running_var, other
     leaf names as they are). A prefix given as (prefix, "conv1x1") is a 1x1
     Conv2d officially and a Dense here.
-  translate: the network is needed to translate (a generator).
-  path: where its variables are in the state's `params` / `batch_stats`
-    (default: (name,)).
+  role: "translate" (needed to translate and to train: a generator, or the
+    moving average that translates), "train" (needed to train only, e.g. the
+    generator whose moving average translates) or "optional" (a
+    discriminator: it starts fresh when no file gives it).
+  attr: the state's field that holds it ("params"; "ema" for moving averages).
+  path: where its variables are in the state's `attr` / `batch_stats` (default:
+    (name,)).
   entry: the key of its state_dict in a file that holds several (e.g. "a" in
     MUNIT's {"a": gen_a, "b": gen_b}); None for a file of one state_dict.
   extra_buffers: official buffers the network does not use here ({key: value},
@@ -114,7 +118,8 @@ class TorchNetwork:
   files: tuple
   save_as: str
   layers: Any
-  translate: bool = False
+  role: str = "optional"
+  attr: str = "params"
   path: tuple = ()
   entry: str | None = None
   extra_buffers: dict = dataclasses.field(default_factory=dict)

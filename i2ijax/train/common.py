@@ -252,7 +252,7 @@ def junyanz_torch_networks(config, generators: dict, discriminators: dict) -> li
                      f"(the official generators upsample with 'transpose')")
   g = generator_torch_layers(m.netG, m.use_dropout)
   d = discriminator_torch_layers(m.netD, m.n_layers_D)
-  return ([TorchNetwork(name, ("*" + ending,), "{step}" + ending, g, True)
+  return ([TorchNetwork(name, ("*" + ending,), "{step}" + ending, g, "translate")
            for name, ending in generators.items()]
           + [TorchNetwork(name, ("*" + ending,), "{step}" + ending, d)
              for name, ending in discriminators.items()])

@@ -549,7 +549,8 @@ def torch_networks(config) -> list:
                      f"checkpoint layout (the official trainers share no blocks)")
   extra = (adain_buffers(g.n_res, g.dim * 2**g.n_downsample)
            if kind_of(config) == "munit" else {})
-  return ([TorchNetwork(f"gen_{d}", ("gen_*.pt",), "gen_{step:08d}.pt", torch_layers, True,
+  return ([TorchNetwork(f"gen_{d}", ("gen_*.pt",), "gen_{step:08d}.pt", torch_layers,
+                        "translate",
                         path=("G", f"gen_{d}"), entry=d, extra_buffers=extra) for d in "ab"]
           + [TorchNetwork(f"dis_{d}", ("dis_*.pt",), "dis_{step:08d}.pt", torch_layers,
                           path=("D", f"dis_{d}"), entry=d) for d in "ab"])

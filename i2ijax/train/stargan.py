@@ -598,7 +598,7 @@ def torch_networks(config) -> list:
   of `model.Generator` / `model.Discriminator`, instance-norm running statistics included)."""
   m = config.model
   return [TorchNetwork("G", ("*-G.ckpt",), "{step}-G.ckpt", generator_torch_layers(m.g_repeat_num),
-                       True),
+                       "translate"),
           TorchNetwork("D", ("*-D.ckpt",), "{step}-D.ckpt",
                        discriminator_torch_layers(m.d_repeat_num))]
 
