@@ -15,13 +15,14 @@ import pytest
 from i2ijax import checkpoint, convert, registry
 from i2ijax.metrics.torch_weights import load_torch_state_dict
 from i2ijax.registry import TranslateRequest
-from tests.helpers import load_config, short_run, tiny_cyclegan_config
+from tests.helpers import load_config, short_run, tiny_cyclegan_config, tiny_stargan_v2_config
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "official_checkpoints")
 CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
             for n in ("G_A", "G_B", "D_A", "D_B")]
 PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
 STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
+STARGAN_V2 = [os.path.join(FIX, "stargan_v2", f"001000_{n}.ckpt") for n in ("nets", "nets_ema")]
 SNAPSHOTS = {kind: [os.path.join(FIX, kind, f"{n}_00001000.pt") for n in ("gen", "dis")]
              for kind in ("munit", "unit")}
 
@@ -149,6 +150,32 @@ def test_munit_and_unit_snapshots_of_several_state_dicts(official, tmp_path, kin
     convert.convert_in(config, [f"gen_a={STARGAN[0]}"], str(tmp_path / "wd2"))
 
 
+def test_stargan_v2_networks_and_their_moving_averages(official, tmp_path):
+  config = tiny_stargan_v2_config(32)  # the fixture's widths
+  ref = (official["reference/32"][0].astype(np.float32) / 127.5 - 1,)
+  # The released files are the moving averages alone: they translate, and do not train.
+  wd = str(tmp_path / "ema")
+  record = convert.convert_in(config, STARGAN_V2[1:], wd)
+  assert set(record["from"]) == {"G_ema", "F_ema", "E_ema"} and record["translate_only"]
+  out = translate(config, wd, official["input/32"], domain=1, references=ref)
+  np.testing.assert_allclose(out, official["stargan_v2/reference"], rtol=0, atol=1e-5)
+  wd = str(tmp_path / "both")
+  record = convert.convert_in(config, STARGAN_V2, wd)
+  assert record["fresh"] == [] and not record["translate_only"]
+  _, state = checkpoint.load_state(wd, config)
+  kernel = lambda tree: np.asarray(tree["G"]["from_rgb"]["kernel"])
+  assert not np.array_equal(kernel(state.params), kernel(state.ema))  # two different files
+  written = convert.convert_out(wd, str(tmp_path / "out"))
+  assert [os.path.basename(p) for p in written] == ["000000_nets.ckpt", "000000_nets_ema.ckpt"]
+  for path, original in zip(written, STARGAN_V2):
+    ours = load_torch_state_dict(path, nested=True)
+    theirs = load_torch_state_dict(original, nested=True)
+    assert list(ours) == list(theirs)
+    for net in theirs:
+      assert sorted(ours[net]) == sorted(theirs[net])
+      assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
+
+
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
   """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
   legacy format): read as G_A, the statistics dropped as the official loader does."""
@@ -208,7 +235,7 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
-  assert {"cyclegan", "pix2pix", "stargan", "munit", "unit"} <= set(with_layout)
+  assert {"cyclegan", "pix2pix", "stargan", "munit", "unit", "stargan_v2"} <= set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

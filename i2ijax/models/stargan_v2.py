@@ -384,3 +384,60 @@ def params_from_torch(net: str, state_dict, n_blocks: int = 0) -> dict:
       raise KeyError(f"{net}: two official keys map to {'/'.join(path)} (the second: {key})")
     node[path[-1]] = flax_array(path, value)
   return params
+
+
+def torch_layers(net: str, n_blocks: int = 0):
+  """The official checkpoint layout of network `net` ("G", "F", "E" or "D"; n_blocks:
+  `trunk_blocks(img_size)`): a function of its variables giving {our layer path:
+  official module prefix} (the inverse of `flax_path`; the discriminator's last conv,
+  a 1x1 Conv2d officially, is a Dense here)."""
+  trunk = "main" if net == "D" else "shared"
+
+  def prefix(path: tuple):
+    head, _, index = path[0].rpartition("_")
+    if net == "G":
+      if head in ("encode", "decode"):
+        return ".".join((head, index) + path[1:])
+      return {"from_rgb": "from_rgb", "to_rgb_norm": "to_rgb.0", "to_rgb_conv": "to_rgb.2"}[path[0]]
+    if net == "F":
+      if head == "shared":
+        return f"shared.{2 * int(index)}"
+      _, d, k = path[0].split("_")
+      return f"unshared.{d}.{2 * int(k)}"
+    if net == "E" and head == "unshared":
+      return f"unshared.{index}"
+    if path == ("conv_cls",):
+      return (f"main.{n_blocks + 4}", "conv1x1")
+    if path[1] == "conv_in":
+      return f"{trunk}.0"
+    if path[1] == "conv_out":
+      return f"{trunk}.{n_blocks + 2}"
+    return ".".join((trunk, str(int(path[1].rpartition("_")[2]) + 1)) + path[2:])
+
+  def layers(variables: dict) -> dict:
+    out = {}
+    for path in _module_paths(variables["params"]):
+      out[path] = prefix(path)
+    natural = lambda p: [(0, int(x), "") if x.isdigit() else (1, 0, x)
+                         for x in (p if isinstance(p, str) else p[0]).split(".")]
+    return dict(sorted(out.items(), key=lambda item: natural(item[1])))
+
+  return layers
+
+
+def high_pass_buffer(w_hpf: float) -> dict:
+  """The official generator's `hpf.filter` buffer (the Laplacian / w_hpf), {} when w_hpf 0."""
+  if not w_hpf:
+    return {}
+  laplacian = -np.ones((3, 3), np.float32)
+  laplacian[1, 1] = 8.0
+  return {"hpf.filter": laplacian / np.float32(w_hpf)}
+
+
+def _module_paths(tree, prefix=()):
+  """Paths of the modules that hold leaves (arrays) directly, in tree order."""
+  if any(not hasattr(v, "items") for v in tree.values()):
+    yield prefix
+  for name, value in tree.items():
+    if hasattr(value, "items"):
+      yield from _module_paths(value, prefix + (name,))

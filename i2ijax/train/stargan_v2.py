@@ -35,8 +35,9 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.layers import torch_default_params
-from i2ijax.models.stargan_v2 import Discriminator, Generator, MappingNetwork, StyleEncoder
-from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
+from i2ijax.models.stargan_v2 import (Discriminator, Generator, MappingNetwork, StyleEncoder,
+                                      high_pass_buffer, torch_layers, trunk_blocks)
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, block_grid
 from i2ijax.train.common import (make_optimizer, norm_metrics, precision,
                                  validate_batch_and_precision, validate_rgb_data)
 
@@ -374,10 +375,33 @@ def translator(config, request):
   return Translator(apply, lambda state: state.ema, 3, 3, k, size=config.data.crop_size)
 
 
+def torch_networks(config) -> list:
+  """The official `<step:06d>_nets.ckpt` ({"generator", "mapping_network", "style_encoder",
+  "discriminator"}: the trained networks) and `<step:06d>_nets_ema.ckpt` (the moving
+  averages, which translate: the released pretrained files) of clovaai/stargan-v2's
+  `CheckpointIO`. A "fan" entry (the w_hpf > 0 face-landmark network) is not read."""
+  n = trunk_blocks(config.data.crop_size)
+  hpf = high_pass_buffer(config.model.w_hpf)
+  entries = {"G": "generator", "F": "mapping_network", "E": "style_encoder",
+             "D": "discriminator"}
+  out = []
+  for net, entry in entries.items():
+    extra = hpf if net == "G" else {}
+    out.append(TorchNetwork(net, ("*_nets.ckpt",), "{step:06d}_nets.ckpt", torch_layers(net, n),
+                            "optional" if net == "D" else "train", entry=entry,
+                            extra_buffers=extra))
+    if net != "D":
+      out.append(TorchNetwork(f"{net}_ema", ("*_nets_ema.ckpt",), "{step:06d}_nets_ema.ckpt",
+                              torch_layers(net, n), "translate", attr="ema", path=(net,),
+                              entry=entry, extra_buffers=extra))
+  return out
+
+
 SPEC = ModelSpec(
     name="stargan_v2", data_kind=DataKind.MULTI_DOMAIN, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, translate_options=frozenset({"domain", "seed", "num_styles",
                                                         "references"}),
-    directions=(), multimodal=True, translate_example="--domain=1 --seed=0")
+    directions=(), multimodal=True, translate_example="--domain=1 --seed=0",
+    torch_networks=torch_networks)
