@@ -159,6 +159,13 @@ def _clean(state_dict: dict, network: registry.TorchNetwork, expected: dict,
   return out
 
 
+def _expected(like: dict, network: registry.TorchNetwork) -> dict:
+  """{official key: official shape} of the network shaped as `like`."""
+  if network.to_torch is not None:
+    return {k: tuple(np.shape(v)) for k, v in network.to_torch(like).items()}
+  return {k: v[2] for k, v in torch_keys(like, network).items()}
+
+
 def network_from_torch(state_dict: dict, network: registry.TorchNetwork, like: dict,
                        source: str) -> dict:
   """Network `network` as {"params", "batch_stats"} numpy trees shaped and typed as `like`
@@ -166,30 +173,43 @@ def network_from_torch(state_dict: dict, network: registry.TorchNetwork, like: d
 
   ValueError names `source` and every missing, unexpected or mismatched key.
   """
-  expected = torch_keys(like, network)
-  state_dict = _clean(state_dict, network, expected, layer_map(like, network))
-  torch_weights.check_state_dict(state_dict, {k: v[2] for k, v in expected.items()},
-                                 f"{source} ({network.name})")
-  out = {"params": {}, "batch_stats": {}}
+  expected = _expected(like, network)
+  layers = layer_map(like, network) if network.to_torch is None else {}
+  state_dict = _clean(state_dict, network, expected, layers)
+  torch_weights.check_state_dict(state_dict, expected, f"{source} ({network.name})")
   leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
                 for p, leaf in _flatten(like.get(c, {})))
-  for key, (collection, path, _, kind) in expected.items():
+  out = {"params": {}, "batch_stats": {}}
+  if network.to_torch is not None:
+    got = network.from_torch(state_dict)
+    found = {(c, p): v for c in ("params", "batch_stats") for p, v in _flatten(got.get(c, {}))}
+    if set(found) != set(leaves):
+      raise ValueError(f"{source} ({network.name}): the mapping gives "
+                       f"{sorted('/'.join((c,) + p) for c, p in set(found) ^ set(leaves))[:6]} "
+                       f"where the network differs")
+    values = found
+  else:
+    values = {(collection, path): _to_ours(key, state_dict[key], kind)
+              for key, (collection, path, _, kind) in torch_keys(like, network).items()}
+  for (collection, path), value in values.items():
     node = out[collection]
     for name in path[:-1]:
       node = node.setdefault(name, {})
-    node[path[-1]] = np.asarray(_to_ours(key, state_dict[key], kind),
-                                dtype=leaves[(collection, path)].dtype)
+    node[path[-1]] = np.asarray(value, dtype=leaves[(collection, path)].dtype)
   return out
 
 
 def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
   """{official key: numpy array} of a network's variables (and its `extra_buffers`), in
   the official layer order."""
-  out = collections.OrderedDict()
-  leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
-                for p, leaf in _flatten(variables.get(c, {})))
-  for key, (collection, path, _, kind) in torch_keys(variables, network).items():
-    out[key] = _to_torch(path[-1], leaves[(collection, path)], kind)
+  if network.to_torch is not None:
+    out = collections.OrderedDict((k, np.asarray(v)) for k, v in network.to_torch(variables).items())
+  else:
+    out = collections.OrderedDict()
+    leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")
+                  for p, leaf in _flatten(variables.get(c, {})))
+    for key, (collection, path, _, kind) in torch_keys(variables, network).items():
+      out[key] = _to_torch(path[-1], leaves[(collection, path)], kind)
   for key, value in network.extra_buffers.items():
     out[key] = np.asarray(value)
   return out
@@ -309,7 +329,8 @@ def convert_out(workdir: str, output: str, step: int | None = None) -> list[str]
   os.makedirs(output, exist_ok=True)
   files = collections.OrderedDict()
   for network in networks:
-    path = os.path.join(output, network.save_as.format(step=int(state.step)))
+    path = os.path.join(output, network.save_as.format(
+        step=int(state.step), run=os.path.basename(os.path.normpath(workdir))))
     sd = network_to_torch(network_variables(state, network), network)
     if network.entry is None:
       files[path] = sd

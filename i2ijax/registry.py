@@ -92,8 +92,8 @@ class TorchNetwork:
   name: the network's name in messages and `NET=FILE` arguments (e.g. "G_A").
   files: file-name patterns (`fnmatch`) of the official files that hold it
     (e.g. "*_net_G_A.pth", "gen_*.pt").
-  save_as: the official name of the file for a step, a format of `step`
-    (e.g. "{step}_net_G_A.pth", "gen_{step:08d}.pt").
+  save_as: the official name of the file for a step, a format of `step` (and
+    `run`, the workdir's name) (e.g. "{step}_net_G_A.pth", "gen_{step:08d}.pt").
   layers: {our layer path (a tuple of module names): the official module prefix
     ("model.1")}, in the official order, for every layer that can hold weights,
     or a function of the network's variables returning it; our variables below
@@ -113,6 +113,9 @@ class TorchNetwork:
   extra_buffers: official buffers the network does not use here ({key: value},
     e.g. MUNIT's AdaIN running statistics): ignored when read, written with
     these values.
+  to_torch, from_torch: instead of `layers`, the family's own mapping:
+    `to_torch(variables) -> {official key: array}` and `from_torch(state_dict)
+    -> {"params", "batch_stats"}` (e.g. U-GAT-IT's spectral norms).
   """
   name: str
   files: tuple
@@ -123,6 +126,8 @@ class TorchNetwork:
   path: tuple = ()
   entry: str | None = None
   extra_buffers: dict = dataclasses.field(default_factory=dict)
+  to_torch: Callable | None = None
+  from_torch: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,13 +15,15 @@ import pytest
 from i2ijax import checkpoint, convert, registry
 from i2ijax.metrics.torch_weights import load_torch_state_dict
 from i2ijax.registry import TranslateRequest
-from tests.helpers import load_config, short_run, tiny_cyclegan_config, tiny_stargan_v2_config
+from tests.helpers import (load_config, short_run, tiny_cyclegan_config, tiny_stargan_v2_config,
+                           tiny_ugatit_config)
 
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "official_checkpoints")
 CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
             for n in ("G_A", "G_B", "D_A", "D_B")]
 PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
 STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
+UGATIT = os.path.join(FIX, "ugatit", "tiny_params_0001000.pt")
 STARGAN_V2 = [os.path.join(FIX, "stargan_v2", f"001000_{n}.ckpt") for n in ("nets", "nets_ema")]
 SNAPSHOTS = {kind: [os.path.join(FIX, kind, f"{n}_00001000.pt") for n in ("gen", "dis")]
              for kind in ("munit", "unit")}
@@ -66,7 +68,8 @@ def translate(config, workdir, image, **request):
   spec, state = checkpoint.load_state(workdir, config)
   tr = spec.translator(config, TranslateRequest(**request))
   x = jnp.asarray(image.astype(np.float32) / 127.5 - 1)
-  return np.asarray(tr.apply(tr.params(state), x))
+  out = tr.apply(tr.params(state), x)
+  return np.asarray(out["image"] if isinstance(out, dict) else out)
 
 
 def official_arrays(path):
@@ -176,6 +179,22 @@ def test_stargan_v2_networks_and_their_moving_averages(official, tmp_path):
       assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
 
 
+def test_ugatit_params_file_with_spectral_norms(official, tmp_path):
+  config, wd = tiny_ugatit_config(32), str(tmp_path / "wd")  # light, ch 4, 1 block, D 5 / 4
+  record = convert.convert_in(config, [UGATIT], wd)
+  assert set(record["from"]) == {"genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB"}
+  out = translate(config, wd, official["input/32"], direction="AtoB")
+  np.testing.assert_allclose(out, official["ugatit/AtoB"], rtol=0, atol=1e-5)
+  (written,) = convert.convert_out(wd, str(tmp_path / "out"))
+  assert os.path.basename(written) == "wd_params_0000000.pt"
+  ours = load_torch_state_dict(written, nested=True)
+  theirs = load_torch_state_dict(UGATIT, nested=True)
+  assert list(ours) == list(theirs)
+  for net in theirs:
+    assert sorted(ours[net]) == sorted(theirs[net])
+    assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
+
+
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
   """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
   legacy format): read as G_A, the statistics dropped as the official loader does."""
@@ -235,7 +254,8 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
-  assert {"cyclegan", "pix2pix", "stargan", "munit", "unit", "stargan_v2"} <= set(with_layout)
+  assert {"cyclegan", "pix2pix", "stargan", "munit", "unit", "stargan_v2",
+          "ugatit"} <= set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

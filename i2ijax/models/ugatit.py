@@ -33,7 +33,7 @@ import numpy as np
 
 from i2ijax.models.layers import (Conv, SpectralConv2d, SpectralDense, at_least_float32,
                                   instance_normalize, leaky_relu, reflect_pad, upsample_nearest)
-from i2ijax.metrics.torch_weights import torch_to_flax_array
+from i2ijax.metrics.torch_weights import flax_to_torch_array, torch_to_flax_array
 
 Dtype = Any
 EPS = 1e-5
@@ -293,3 +293,51 @@ def variables_from_torch(state_dict: dict) -> dict:
       node = node.setdefault(p, {})
     node[name] = value
   return {"params": params, "batch_stats": stats}
+
+
+def torch_prefix(module_path: tuple) -> str:
+  """Our module path -> the official module prefix (the inverse of `flax_path`): a
+  numeric suffix `_N` is the index `.N`, except in the official attribute names
+  `UpBlock1_<i>`."""
+  out = []
+  for part in module_path:
+    head, _, tail = part.rpartition("_")
+    if tail.isdigit() and head and head != "UpBlock1":
+      out += [head, tail]
+    else:
+      out.append(part)
+  return ".".join(out)
+
+
+def variables_to_torch(variables: dict) -> dict:
+  """{"params", "batch_stats"} of ours -> the official state_dict (numpy), the inverse of
+  `variables_from_torch`: a spectral-normed layer (one with batch_stats u, v) gives
+  `weight_orig`, `weight_u`, `weight_v`; rho/gamma/beta become [1, C, 1, 1]."""
+  stats = dict(_leaves(variables.get("batch_stats", {})))
+  spectral = {path[:-1] for path in stats}
+  out = {}
+  for path, value in _leaves(variables["params"]):
+    module, leaf = path[:-1], path[-1]
+    value = np.asarray(value)
+    if module and module[-1] == "conv" and len(module) > 1 and module not in spectral:
+      module = module[:-1]  # our Conv's inner "conv"
+    prefix = torch_prefix(module)
+    if leaf == "kernel":
+      name = "weight_orig" if path[:-1] in spectral else "weight"
+      out[f"{prefix}.{name}"] = flax_to_torch_array("kernel", value)
+      if path[:-1] in spectral:
+        out[f"{prefix}.weight_u"] = np.asarray(stats[path[:-1] + ("u",)])
+        out[f"{prefix}.weight_v"] = np.asarray(stats[path[:-1] + ("v",)])
+    elif leaf in ("rho", "gamma", "beta"):
+      out[f"{prefix}.{leaf}"] = value.reshape(1, -1, 1, 1)
+    else:
+      out[f"{prefix}.{leaf}"] = value
+  return out
+
+
+def _leaves(tree, prefix=()):
+  for name, value in tree.items():
+    if hasattr(value, "items"):
+      yield from _leaves(value, prefix + (name,))
+    else:
+      yield prefix + (name,), value

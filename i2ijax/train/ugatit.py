@@ -39,8 +39,9 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.layers import torch_default_params
-from i2ijax.models.ugatit import Discriminator, ResnetGenerator
-from i2ijax.registry import DataKind, ModelSpec, Translator, rows_grid
+from i2ijax.models.ugatit import (Discriminator, ResnetGenerator, variables_from_torch,
+                                  variables_to_torch)
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, rows_grid
 from i2ijax.train.common import (make_optimizer, norm_metrics, precision,
                                  validate_batch_and_precision, validate_rgb_data)
 
@@ -336,9 +337,20 @@ def make_examples(config, split: str = "train", seed: int | None = None):
   return unaligned_examples(config, split, seed)
 
 
+def torch_networks(config) -> list:
+  """The official `<dataset>_params_<step:07d>.pt` (and `_params_latest.pt`) of
+  znxlwm/UGATIT-pytorch: {"genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB"}
+  state_dicts, spectral norms as `weight_orig` / `weight_u` / `weight_v`."""
+  del config
+  return [TorchNetwork(name, ("*_params_*.pt",), "{run}_params_{step:07d}.pt", None,
+                       "translate" if name.startswith("gen") else "optional", entry=name,
+                       to_torch=variables_to_torch, from_torch=variables_from_torch)
+          for name in ("genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB")]
+
+
 SPEC = ModelSpec(
     name="ugatit", data_kind=DataKind.TWO_DOMAIN, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
     make_train_step=make_train_step, make_sample_fn=make_sample_fn, sample_grids=sample_grids,
     translator=translator, directions=tuple(TRANSLATORS), input_multiple=lambda config: 4,
-    translate_options=frozenset({"direction"}))
+    translate_options=frozenset({"direction"}), torch_networks=torch_networks)
