@@ -181,7 +181,7 @@ def network_from_torch(state_dict: dict, network: registry.TorchNetwork, like: d
                 for p, leaf in _flatten(like.get(c, {})))
   out = {"params": {}, "batch_stats": {}}
   if network.to_torch is not None:
-    got = network.from_torch(state_dict)
+    got = network.from_torch(state_dict, like)
     found = {(c, p): v for c in ("params", "batch_stats") for p, v in _flatten(got.get(c, {}))}
     if set(found) != set(leaves):
       raise ValueError(f"{source} ({network.name}): the mapping gives "
@@ -335,7 +335,10 @@ def convert_out(workdir: str, output: str, step: int | None = None) -> list[str]
     if network.entry is None:
       files[path] = sd
     else:
-      files.setdefault(path, collections.OrderedDict())[network.entry] = sd
+      content = files.setdefault(path, collections.OrderedDict())
+      content[network.entry] = sd
+      if network.file_values is not None:
+        content.update(network.file_values(int(state.step)))
   for path, content in files.items():
     torch_weights.save_torch_state_dict(path, content)
   return list(files)

@@ -114,8 +114,10 @@ class TorchNetwork:
     e.g. MUNIT's AdaIN running statistics): ignored when read, written with
     these values.
   to_torch, from_torch: instead of `layers`, the family's own mapping:
-    `to_torch(variables) -> {official key: array}` and `from_torch(state_dict)
-    -> {"params", "batch_stats"}` (e.g. U-GAT-IT's spectral norms).
+    `to_torch(variables) -> {official key: array}` and `from_torch(state_dict,
+    like) -> {"params", "batch_stats"}` (`like`: the network's fresh variables) (e.g. U-GAT-IT's spectral norms).
+  file_values: `file_values(step) -> {name: int}`, plain counts the official file
+    holds beside the state_dicts (DRIT++'s "ep" and "total_it").
   """
   name: str
   files: tuple
@@ -128,6 +130,7 @@ class TorchNetwork:
   extra_buffers: dict = dataclasses.field(default_factory=dict)
   to_torch: Callable | None = None
   from_torch: Callable | None = None
+  file_values: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)

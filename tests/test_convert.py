@@ -24,6 +24,7 @@ CYCLEGAN = [os.path.join(FIX, "cyclegan", f"latest_net_{n}.pth")
 PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D")]
 STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
 UGATIT = os.path.join(FIX, "ugatit", "tiny_params_0001000.pt")
+DRIT = os.path.join(FIX, "drit", "01000.pth")
 STARGAN_V2 = [os.path.join(FIX, "stargan_v2", f"001000_{n}.ckpt") for n in ("nets", "nets_ema")]
 SNAPSHOTS = {kind: [os.path.join(FIX, kind, f"{n}_00001000.pt") for n in ("gen", "dis")]
              for kind in ("munit", "unit")}
@@ -195,6 +196,32 @@ def test_ugatit_params_file_with_spectral_norms(official, tmp_path):
     assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
 
 
+def test_drit_file_with_optimizer_states_and_counts(official, tmp_path):
+  from i2ijax.train import drit
+  config = load_config("drit")  # the official networks at the fixture's width
+  config.model.ch = 2
+  wd = str(tmp_path / "wd")
+  record = convert.convert_in(config, [DRIT], wd)  # the optimizers' states are not read
+  assert record["fresh"] == [] and len(record["from"]) == 8
+  _, state = checkpoint.load_state(wd, config)
+  nets, p = drit.Nets(config), state.params
+  x, ref = (jnp.asarray(official[k].astype(np.float32) / 127.5 - 1)
+            for k in ("input/64", "reference/64"))
+  content = nets.content(p, "A", x)
+  mu, logvar = nets.attribute(p, "B", ref)
+  for name, ours in (("content", content), ("mu", mu), ("logvar", logvar),
+                     ("AtoB", nets.decode(p, "B", content, mu))):
+    np.testing.assert_allclose(np.asarray(ours), official[f"drit/{name}"], rtol=0, atol=1e-5,
+                               err_msg=name)
+  (written,) = convert.convert_out(wd, str(tmp_path / "out"))
+  ours = load_torch_state_dict(written, nested=True)
+  theirs = load_torch_state_dict(DRIT, nested=True)
+  assert list(ours) == list(theirs)  # the eight networks (not the optimizers' states)
+  for net in theirs:
+    assert sorted(ours[net]) == sorted(theirs[net])
+    assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
+
+
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
   """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
   legacy format): read as G_A, the statistics dropped as the official loader does."""
@@ -255,7 +282,7 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
   assert {"cyclegan", "pix2pix", "stargan", "munit", "unit", "stargan_v2",
-          "ugatit"} <= set(with_layout)
+          "ugatit", "drit"} <= set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

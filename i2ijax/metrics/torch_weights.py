@@ -239,8 +239,8 @@ class _PlainUnpickler(pickle.Unpickler):
 def _to_arrays(obj, path: str, nested: bool = False) -> dict:
   """A loaded mapping of tensors -> {key: numpy array}, in file order. `nested`: the
   top level may also map names to such mappings (a checkpoint of several state_dicts,
-  e.g. {"a": ..., "b": ...}), which become {name: {key: array}}; its other plain
-  values (iteration counts, option strings) are left out."""
+  e.g. {"a": ..., "b": ...}), which become {name: {key: array}}; its other values
+  (iteration counts, option strings, optimizer states) are left out."""
   if not isinstance(obj, Mapping):
     raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state_dict (a mapping of "
                      "names to tensors)")
@@ -250,8 +250,9 @@ def _to_arrays(obj, path: str, nested: bool = False) -> dict:
     if not isinstance(key, str):
       raise ValueError(f"{path}: state_dict key {key!r} is not a string")
     if nested and isinstance(value, Mapping):
-      out[key] = _to_arrays(value, f"{path} [{key!r}]")
-      continue
+      if all(isinstance(v, _Tensor) for v in value.values()):
+        out[key] = _to_arrays(value, f"{path} [{key!r}]")
+      continue  # not a state_dict (an optimizer's state): left out
     if nested and isinstance(value, (int, float, str, bytes, bool, type(None))):
       continue
     if not isinstance(value, _Tensor):
@@ -358,16 +359,22 @@ def _pickle_state_dict(tree: Mapping) -> tuple[bytes, list]:
     out.append(pickle.MARK)
     for key, value in items.items():
       out.append(text(key))
-      out += mapping(value, True) if isinstance(value, Mapping) else tensor(value)
+      if isinstance(value, Mapping):
+        out += mapping(value, True)
+      elif isinstance(value, int):
+        out.append(integer(value))
+      else:
+        out += tensor(value)
     return out + [pickle.SETITEMS]
 
-  nested = any(isinstance(v, Mapping) for v in tree.values())
+  nested = any(isinstance(v, (Mapping, int)) for v in tree.values())
   ops = [pickle.PROTO + b"\x02"] + mapping(tree, not nested) + [pickle.STOP]
   return b"".join(ops), storages
 
 
 def save_torch_state_dict(path, state_dict: Mapping) -> None:
-  """Writes {key: array} (a state_dict) or {name: {key: array}} (a checkpoint of several)
+  """Writes {key: array} (a state_dict) or {name: {key: array} or int} (a checkpoint of
+  several, with plain counts)
   as the zip archive `torch.save` writes (tensors in `STORAGE_DTYPES`' dtypes,
   little-endian), without torch: `torch.load` and `load_torch_state_dict` read it back
   to equal arrays. Written to `path`.tmp, then renamed, so an existing file is replaced
@@ -379,6 +386,9 @@ def save_torch_state_dict(path, state_dict: Mapping) -> None:
     for key, value in tree.items():
       if isinstance(value, Mapping):
         out[key] = prepare(value)
+        continue
+      if isinstance(value, int):  # a plain count beside the state_dicts (e.g. an epoch)
+        out[key] = value
         continue
       value = np.asarray(value)
       if value.dtype not in _TORCH_STORAGES:

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from i2ijax.metrics.torch_weights import torch_to_flax_array
+from i2ijax.metrics.torch_weights import flax_to_torch_array, torch_to_flax_array
 from i2ijax.models.layers import (Conv2d, ConvTranspose, at_least_float32, instance_normalize,
                                   leaky_relu, reflect_pad)
 from i2ijax.models.munit import MsImageDis
@@ -326,3 +326,44 @@ def variables_from_torch(state_dict: dict, template) -> dict:
   if missing:
     raise ValueError(f"the state_dict fills no value for {missing[:5]} ({len(missing)} in all)")
   return params
+
+
+def torch_prefix(module_path: tuple) -> str:
+  """Our module path -> the official module prefix (the inverse of `flax_path`; a trailing
+  "conv" is our convolution's inner module)."""
+  path = tuple(module_path)
+  if path[0].startswith("cnns_"):
+    k, j = path[0][len("cnns_"):], path[1][len("layers_"):]
+    return f"Diss.{k}.{j}.model.1" if path[2:] == ("Conv_0", "conv") else f"Diss.{k}.{j}"
+  if path[-1] == "conv":
+    path = path[:-1]
+  out = []
+  for part in path:  # "conv_4_1" is "conv.4.1"; "conv_A_2" is "conv_A.2"
+    indices = []
+    head, _, tail = part.rpartition("_")
+    while tail.isdigit() and head:
+      indices.insert(0, tail)
+      part = head
+      head, _, tail = part.rpartition("_")
+    out += [part] + indices
+  return ".".join(out)
+
+
+def variables_to_torch(variables: dict) -> dict:
+  """Our params of one network -> its official state_dict (numpy), the inverse of
+  `variables_from_torch`: kernels transposed back, the layer norms' weight and bias as
+  [C, 1, 1]."""
+  leaves = dict(flatten_dict(dict(variables["params"])))
+  norms = {path[:-1] for path in leaves if path[-1] == "scale"}
+  out = {}
+  for path, value in leaves.items():
+    module, leaf = path[:-1], path[-1]
+    value = np.asarray(value)
+    prefix = torch_prefix(module)
+    if leaf == "kernel":
+      out[f"{prefix}.weight"] = flax_to_torch_array("kernel", value)
+    elif module in norms:
+      out[f"{prefix}.{'weight' if leaf == 'scale' else leaf}"] = value.reshape(-1, 1, 1)
+    else:
+      out[f"{prefix}.{leaf}"] = value
+  return out

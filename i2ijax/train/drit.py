@@ -53,9 +53,10 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.drit import (AttributeEncoders, ContentDiscriminator, ContentEncoders,
-                                Generators, image_discriminator)
+                                Generators, image_discriminator, variables_from_torch,
+                                variables_to_torch)
 from i2ijax.models.layers import normal_init, torch_default_params
-from i2ijax.registry import DataKind, ModelSpec, Translator, rows_grid
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, rows_grid
 from i2ijax.train.common import (clip_grad_norm, interpolate_codes, learning_rate_schedule,
                                  make_optimizer, norm_metrics, precision, style_request,
                                  validate_batch_and_precision, validate_rgb_data)
@@ -506,6 +507,22 @@ def translator(config, request):
   return Translator(apply, lambda state: state.params, 3, 3, k, 4)
 
 
+def torch_networks(config) -> list:
+  """The official `<epoch:05d>.pth` / `last.pth` of `DRIT.save`: the state_dicts "disA",
+  "disA2", "disB", "disB2", "disContent", "enc_c", "enc_a", "gen" (beside the optimizer
+  states, which are not read) and the counts "ep" and "total_it" (written as 0 and the
+  step: the official resume reads both)."""
+  del config
+  to_torch = lambda variables: variables_to_torch(variables)
+  from_torch = lambda sd, like: {"params": variables_from_torch(sd, like["params"]),
+                                 "batch_stats": {}}
+  return [TorchNetwork(name, ("*.pth",), "{step:05d}.pth", None,
+                       "translate" if name in ("enc_c", "enc_a", "gen") else "optional",
+                       entry=name, to_torch=to_torch, from_torch=from_torch,
+                       file_values=lambda step: {"ep": 0, "total_it": step})
+          for name in ("disA", "disA2", "disB", "disB2", "disContent", "enc_c", "enc_a", "gen")]
+
+
 SPEC = ModelSpec(
     name="drit", data_kind=DataKind.TWO_DOMAIN, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
@@ -514,4 +531,4 @@ SPEC = ModelSpec(
     input_multiple=lambda config: 4, step_phase=full_update,
     translate_options=frozenset({"direction", "seed", "num_styles", "references",
                                  "interpolate"}),
-    translate_example="--direction=AtoB --num_styles=4")
+    translate_example="--direction=AtoB --num_styles=4", torch_networks=torch_networks)

@@ -344,7 +344,8 @@ def torch_networks(config) -> list:
   del config
   return [TorchNetwork(name, ("*_params_*.pt",), "{run}_params_{step:07d}.pt", None,
                        "translate" if name.startswith("gen") else "optional", entry=name,
-                       to_torch=variables_to_torch, from_torch=variables_from_torch)
+                       to_torch=variables_to_torch,
+                       from_torch=lambda sd, like: variables_from_torch(sd))
           for name in ("genA2B", "genB2A", "disGA", "disGB", "disLA", "disLB")]
 
 
