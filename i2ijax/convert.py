@@ -36,6 +36,7 @@ import json
 import os
 
 from absl import app, flags, logging
+from flax.traverse_util import flatten_dict
 import jax
 import numpy as np
 
@@ -78,12 +79,9 @@ def network_variables(state, network: registry.TorchNetwork) -> dict:
   return {"params": _get(getattr(state, network.attr), path), "batch_stats": stats}
 
 
-def _flatten(tree, prefix=()):
-  for key, value in tree.items():
-    if hasattr(value, "items"):
-      yield from _flatten(value, prefix + (key,))
-    else:
-      yield prefix + (key,), value
+def _flatten(tree):
+  """(path, leaf) pairs of a nested dict."""
+  return flatten_dict(dict(tree)).items() if tree else []
 
 
 def _layer_of(path: tuple, layers: dict):

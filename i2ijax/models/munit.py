@@ -19,6 +19,7 @@ beta = 0.
 from typing import Any
 
 import flax.linen as nn
+from flax.traverse_util import flatten_dict
 import jax.numpy as jnp
 import numpy as np
 
@@ -587,7 +588,7 @@ def torch_layers(variables: dict) -> dict:
   `LinearBlock`'s `.fc`, except the style encoder's last layer, a 1x1 Conv2d
   officially ("conv1x1")."""
   layers = {}
-  for path, leaf in _leaves(variables["params"]):
+  for path, leaf in flatten_dict(dict(variables["params"])).items():
     module = path[:-1]
     prefix = torch_prefix(module)
     if path[-1] == "kernel" and np.ndim(leaf) == 2:
@@ -610,10 +611,3 @@ def adain_buffers(n_res: int, dim: int, dtype=np.float32) -> dict:
       out[key + "var"] = np.ones(dim, dtype)
   return out
 
-
-def _leaves(tree, prefix=()):
-  for name, value in tree.items():
-    if hasattr(value, "items"):
-      yield from _leaves(value, prefix + (name,))
-    else:
-      yield prefix + (name,), value

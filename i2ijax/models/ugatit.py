@@ -27,6 +27,7 @@ spelling.
 from typing import Any
 
 import flax.linen as nn
+from flax.traverse_util import flatten_dict
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -313,10 +314,10 @@ def variables_to_torch(variables: dict) -> dict:
   """{"params", "batch_stats"} of ours -> the official state_dict (numpy), the inverse of
   `variables_from_torch`: a spectral-normed layer (one with batch_stats u, v) gives
   `weight_orig`, `weight_u`, `weight_v`; rho/gamma/beta become [1, C, 1, 1]."""
-  stats = dict(_leaves(variables.get("batch_stats", {})))
+  stats = flatten_dict(dict(variables.get("batch_stats", {})))
   spectral = {path[:-1] for path in stats}
   out = {}
-  for path, value in _leaves(variables["params"]):
+  for path, value in flatten_dict(dict(variables["params"])).items():
     module, leaf = path[:-1], path[-1]
     value = np.asarray(value)
     if module and module[-1] == "conv" and len(module) > 1 and module not in spectral:
@@ -334,10 +335,3 @@ def variables_to_torch(variables: dict) -> dict:
       out[f"{prefix}.{leaf}"] = value
   return out
 
-
-def _leaves(tree, prefix=()):
-  for name, value in tree.items():
-    if hasattr(value, "items"):
-      yield from _leaves(value, prefix + (name,))
-    else:
-      yield prefix + (name,), value
