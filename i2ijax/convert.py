@@ -116,12 +116,13 @@ def torch_keys(variables: dict, network: registry.TorchNetwork) -> dict:
         shape = (shape[3], shape[2], shape[0], shape[1])
       elif path[-1] == "kernel" and len(shape) == 2:
         shape = shape[::-1] + ((1, 1) if kind == "conv1x1" else ())
-      found[layer].append((f"{prefix}.{torch_leaf}", collection, path, shape, kind))
+      key = f"{prefix}.{torch_leaf}" if prefix else torch_leaf  # "": a bare layer (KG's conv)
+      found[layer].append((key, collection, path, shape, kind))
   order = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
   out = {}
   for layer in layers:
     for key, collection, path, shape, kind in sorted(
-        found.get(layer, []), key=lambda e: order.get(e[0].rsplit(".", 1)[1], 4)):
+        found.get(layer, []), key=lambda e: order.get(e[0].rsplit(".", 1)[-1], 4)):
       out[key] = (collection, path, shape, kind)
   return out
 
@@ -130,7 +131,7 @@ def _to_ours(key: str, value, kind: str) -> np.ndarray:
   value = np.asarray(value)
   if kind == "conv1x1" and value.ndim == 4:
     value = value[:, :, 0, 0]
-  return torch_weights.torch_to_flax_array(key.rsplit(".", 1)[1], value)
+  return torch_weights.torch_to_flax_array(key.rsplit(".", 1)[-1], value)
 
 
 def _to_torch(leaf: str, value, kind: str) -> np.ndarray:
@@ -147,7 +148,8 @@ def _clean(state_dict: dict, network: registry.TorchNetwork, expected: dict,
   prefixes = {v[0] for v in layers.values()}
   stateless = {p for p in prefixes if not any(k.startswith(p + ".running_") for k in expected)}
   for key, value in state_dict.items():
-    key = key[len("module."):] if key.startswith("module.") else key
+    for strip in (network.key_prefix, "module."):
+      key = key[len(strip):] if strip and key.startswith(strip) else key
     if key.endswith(".num_batches_tracked") or key in network.extra_buffers:
       continue
     prefix, _, leaf = key.rpartition(".")
@@ -210,6 +212,8 @@ def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
       out[key] = _to_torch(path[-1], leaves[(collection, path)], kind)
   for key, value in network.extra_buffers.items():
     out[key] = np.asarray(value)
+  if network.key_prefix:
+    out = collections.OrderedDict((network.key_prefix + k, v) for k, v in out.items())
   return out
 
 

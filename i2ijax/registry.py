@@ -118,6 +118,8 @@ class TorchNetwork:
     like) -> {"params", "batch_stats"}` (`like`: the network's fresh variables) (e.g. U-GAT-IT's spectral norms).
   file_values: `file_values(step) -> {name: int}`, plain counts the official file
     holds beside the state_dicts (DRIT++'s "ep" and "total_it").
+  key_prefix: written before every key (e.g. "module." where the official code saves
+    and loads DataParallel wrappers); read with or without it.
   """
   name: str
   files: tuple
@@ -131,6 +133,7 @@ class TorchNetwork:
   to_torch: Callable | None = None
   from_torch: Callable | None = None
   file_values: Callable | None = None
+  key_prefix: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

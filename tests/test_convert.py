@@ -25,6 +25,8 @@ PIX2PIX = [os.path.join(FIX, "pix2pix", f"latest_net_{n}.pth") for n in ("G", "D
 STARGAN = [os.path.join(FIX, "stargan", f"1000-{n}.ckpt") for n in ("G", "D")]
 UGATIT = os.path.join(FIX, "ugatit", "tiny_params_0001000.pt")
 DRIT = os.path.join(FIX, "drit", "01000.pth")
+HOMOINTERP = [os.path.join(FIX, "homointerp", f"{n}-1000.pth")
+              for n in ("encoder", "interp_net", "decoder", "discrim", "KGTransform")]
 STARGAN_V2 = [os.path.join(FIX, "stargan_v2", f"001000_{n}.ckpt") for n in ("nets", "nets_ema")]
 SNAPSHOTS = {kind: [os.path.join(FIX, kind, f"{n}_00001000.pt") for n in ("gen", "dis")]
              for kind in ("munit", "unit")}
@@ -222,6 +224,33 @@ def test_drit_file_with_optimizer_states_and_counts(official, tmp_path):
     assert all(ours[net][k].tobytes() == theirs[net][k].tobytes() for k in theirs[net])
 
 
+def test_homointerp_files_of_dataparallel_wrappers(official, tmp_path):
+  from i2ijax.train import homointerp
+  config = load_config("homointerp")  # the official networks at 1/32 width, groups "A@B,C"
+  config.model.attrs, config.model.vgg_width, config.model.d_conv_dim = "A@B,C", 2, 8
+  config.data.crop_size = 128
+  wd = str(tmp_path / "wd")
+  record = convert.convert_in(config, HOMOINTERP, wd)
+  assert record["from"] == dict(zip(("E", "T", "Dec", "D", "KG"), HOMOINTERP))
+  _, state = checkpoint.load_state(wd, config)
+  nets = homointerp.build_models(config)
+  x, r = (jnp.asarray(official[k].astype(np.float32) / 127.5 - 1)
+          for k in ("input/128", "reference/128"))
+  p = state.params
+  f1, f2 = (nets["E"].apply({"params": p["E"]}, homointerp.to_vgg_space(i))[-1] for i in (x, r))
+  f = nets["T"].apply({"params": p["T"]}, f1, f2, jnp.asarray(official["homointerp/v"]))
+  y = nets["Dec"].apply({"params": p["Dec"], "batch_stats": state.batch_stats["Dec"]}, f,
+                        train=False)
+  np.testing.assert_allclose(np.asarray(y), official["homointerp/y"], rtol=0, atol=1e-5)
+  written = convert.convert_out(wd, str(tmp_path / "out"))
+  assert [os.path.basename(p) for p in written] == [
+      f"{n}-0.pth" for n in ("encoder", "interp_net", "decoder", "discrim", "KGTransform")]
+  for path, original in zip(written, HOMOINTERP):
+    ours, theirs = load_torch_state_dict(path), official_arrays(original)
+    assert list(ours) == list(theirs)  # "module." keys where the official has them
+    assert all(ours[k].tobytes() == theirs[k].tobytes() for k in theirs)
+
+
 def test_an_old_release_is_a_translate_only_workdir(official, tmp_path):
   """A pre-0.4 single generator (instance-norm running statistics, `module.` keys, the
   legacy format): read as G_A, the statistics dropped as the official loader does."""
@@ -282,7 +311,7 @@ def test_truncated_files_and_other_files_are_refused_by_name(tmp_path):
 def test_every_model_with_official_pytorch_code_declares_its_layout():
   with_layout = sorted(m for m in registry.MODELS if registry.get(m).torch_networks)
   assert {"cyclegan", "pix2pix", "stargan", "munit", "unit", "stargan_v2",
-          "ugatit", "drit"} <= set(with_layout)
+          "ugatit", "drit", "homointerp"} == set(with_layout)
   c = cyclegan_config()
   c.model.upsample = "resize_conv"
   with pytest.raises(ValueError, match="config.model.upsample='resize_conv' has no official"):

@@ -54,11 +54,12 @@ from i2ijax.metrics.torch_weights import (check_state_dict, flax_variables_from_
                                           load_torch_state_dict, torch_from_flax_variables,
                                           torch_to_flax_array)
 from i2ijax.models.homointerp import (Decoder, FeatureDiscriminator, Interpolator,
-                                      KnowledgeTransform, Vgg19, VGG19_STAGES, decoder_plan,
+                                      KnowledgeTransform, Vgg19, VGG19_CONVS, VGG19_STAGES,
+                                      decoder_plan,
                                       VGG19_STAGE_CHANNELS, VGG19_STAGE_STRIDES,
                                       VGG19_TORCHVISION_INDEX, from_vgg_space, to_vgg_space)
 from i2ijax.models.layers import torch_default_params
-from i2ijax.registry import DataKind, ModelSpec, Translator, block_grid
+from i2ijax.registry import DataKind, ModelSpec, TorchNetwork, Translator, block_grid
 from i2ijax.train.common import (adam, norm_metrics, precision, validate_batch_and_precision,
                                  validate_rgb_data)
 
@@ -667,6 +668,40 @@ def evaluate_interpolation(config, state, split: str = "test", strengths=EVAL_ST
   return {"images": n, "tasks": tasks, "mean": mean}
 
 
+def torch_networks(config) -> list:
+  """The official `<net>-<label>.pth` files of `optim_homoInterp.save(label)` (encoder,
+  interp_net, decoder, discrim, KGTransform), the state_dicts of DataParallel wrappers
+  ("module." keys; the discriminator's without), as the official `run.py` builds them. The frozen VGG19
+  teacher is not among them: it comes from config.model.vgg_path, as in training."""
+  m = config.model
+  if encoder_stages(config) != 3:
+    raise ValueError(f"config.model.encoder_stages={m.encoder_stages} has no official checkpoint "
+                     f"layout (the official encoder ends at relu5_1: 3)")
+  stages = ("features_1", "features_2", "features_3")
+  encoder, stage = {}, 0
+  for layer in VGG19_CONVS:
+    encoder[(layer,)] = f"model.{stages[stage]}.{layer}"
+    stage += layer in ("conv3_1", "conv4_1")  # the last conv of features_1 and features_2
+  groups = len(attribute_groups(config))
+  interp = {(f"branch_{i}", f"Conv2d_{j}"): f"branch.{i}.model.{2 * j}"
+            for i in range(groups + 1) for j in range(3)}
+  discrim = {}
+  for k in range(8):
+    discrim[(f"Conv2d_{k}",)] = f"model.{3 * k}"
+    discrim[(f"InstanceNorm_{k}",)] = f"model.{3 * k + 1}"
+  discrim[("if_real",)] = "ifReal"
+  discrim.update({(f"attr_{i}",): f"attr_branches.{i}" for i in range(groups)})
+  decoder = decoder_torch_prefixes(m.vgg_width, encoder_stages(config) + 1)
+  files = (("E", "encoder", encoder, "translate", "module."),
+           ("T", "interp_net", interp, "translate", "module."),
+           ("Dec", "decoder", decoder, "translate", "module."),
+           ("D", "discrim", discrim, "optional", ""),
+           ("KG", "KGTransform", {("Conv2d_0",): ""}, "optional", "module."))
+  return [TorchNetwork(name, (f"{stem}-*.pth",), stem + "-{step}.pth", layers, role,
+                       key_prefix=prefix)
+          for name, stem, layers, role, prefix in files]
+
+
 SPEC = ModelSpec(
     name="homointerp", data_kind=DataKind.MULTI_LABEL, validate_config=validate_config,
     make_examples=make_examples, image_shapes=image_shapes, create_state=create_state,
@@ -674,4 +709,4 @@ SPEC = ModelSpec(
     translator=translator, translate_options=frozenset({"references", "strengths", "interpolate"}),
     directions=(), multimodal=False, translate_example="--reference=IMAGE --strengths=<GROUP>=0.5",
     step_phase=encoder_updates, evaluate=evaluate_interpolation,
-    init_files=("model.vgg_path", "model.decoder_path"))
+    init_files=("model.vgg_path", "model.decoder_path"), torch_networks=torch_networks)
