@@ -277,7 +277,7 @@ def _read(path: str, network: registry.TorchNetwork, cache: dict) -> dict:
 def convert_in(config, files: list[str], workdir: str) -> dict:
   """Writes the workdir of `config` whose networks come from the official `files`;
   returns what `converted.json` records."""
-  from i2ijax.train.loop import write_config
+  from i2ijax.train.loop import jit_once, write_config
   spec = registry.get(config.model_name)
   spec.validate_config(config)
   networks = networks_of(config)
@@ -290,7 +290,7 @@ def convert_in(config, files: list[str], workdir: str) -> dict:
   loaded = {name: _read(path, by_name[name], cache)  # every file read before any work
             for name, path in assigned.items()}
   key = jax.random.fold_in(jax.random.key(config.seed), 0x1717)  # the train loop's init key
-  state = jax.jit(lambda k: spec.create_state(config, k, spec.image_shapes(config), 1))(key)
+  state = jit_once(lambda k: spec.create_state(config, k, spec.image_shapes(config), 1))(key)
   fields = {}
   for name, sd in loaded.items():
     network = by_name[name]
