@@ -4,10 +4,10 @@
   python -m i2ijax.convert --workdir=DIR --to=torch --output=OUT [--step=N]
 
 In: the files are read without torch (`metrics.torch_weights`), each matched
-to one network of the model by the ending of its official file name
-(`registry.TorchNetwork.files`, e.g. `latest_net_G_A.pth` -> G_A; a file that
-holds several state_dicts, such as MUNIT's `gen_*.pt`, serves each network
-whose `entry` it has), or named explicitly as `NET=FILE`; a file whose name matches no ending (a released
+to its networks by the official file name (`registry.TorchNetwork.files`, e.g.
+`latest_net_G_A.pth` -> G_A; a file that holds several state_dicts, such as
+MUNIT's `gen_*.pt`, serves each network whose `entry` it has), or named
+explicitly as `NET=FILE`; a file with no official name (a released
 generator such as `horse2zebra.pth`) is the model's first generator. Every
 key and shape is checked against the network the config builds, and an error
 names each missing, unexpected or mismatched key. The other networks and the
@@ -42,11 +42,6 @@ import numpy as np
 
 from i2ijax import checkpoint, registry
 from i2ijax.metrics import torch_weights
-
-_TORCH_LEAF = {("params", "kernel"): "weight", ("params", "scale"): "weight",
-               ("params", "bias"): "bias", ("batch_stats", "mean"): "running_mean",
-               ("batch_stats", "var"): "running_var"}
-
 
 # ---------------------------------------------------------------- one network
 def _get(tree, path):
@@ -110,7 +105,7 @@ def torch_keys(variables: dict, network: registry.TorchNetwork) -> dict:
         raise ValueError(f"{network.name}: {collection}/{'/'.join(path)} has no place in the "
                          f"official checkpoint layout")
       prefix, kind = layers[layer]
-      torch_leaf = _TORCH_LEAF.get((collection, path[-1]), path[-1])
+      torch_leaf = torch_weights.torch_leaf(collection, path[-1]) or path[-1]
       shape = tuple(np.shape(leaf))
       if path[-1] == "kernel" and len(shape) == 4:
         shape = (shape[3], shape[2], shape[0], shape[1])
@@ -203,7 +198,8 @@ def network_to_torch(variables: dict, network: registry.TorchNetwork) -> dict:
   """{official key: numpy array} of a network's variables (and its `extra_buffers`), in
   the official layer order."""
   if network.to_torch is not None:
-    out = collections.OrderedDict((k, np.asarray(v)) for k, v in network.to_torch(variables).items())
+    out = collections.OrderedDict(
+        (k, np.asarray(v)) for k, v in network.to_torch(variables).items())
   else:
     out = collections.OrderedDict()
     leaves = dict(((c, p), leaf) for c in ("params", "batch_stats")

@@ -448,8 +448,40 @@ def _flax_leaf(leaf: str, ndim: int) -> tuple[str, str]:
   raise ValueError(f"no Flax counterpart for a torch {leaf!r}")
 
 
-_TORCH_LEAF = {("params", "scale"): "weight", ("params", "bias"): "bias",
-               ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
+_TORCH_LEAF = {("params", "kernel"): "weight", ("params", "scale"): "weight",
+               ("params", "bias"): "bias", ("batch_stats", "mean"): "running_mean",
+               ("batch_stats", "var"): "running_var"}
+
+
+def torch_leaf(collection: str, leaf: str) -> str | None:
+  """The torch name of a Flax leaf (kernel / scale: weight, bias, mean: running_mean,
+  var: running_var), or None where torch has no such convention."""
+  return _TORCH_LEAF.get((collection, leaf))
+
+
+def indexed_prefix(module_path, bare: str = "", keep=lambda name: False) -> str:
+  """Our module path -> a torch module prefix, where numeric suffixes of our names are
+  torch's indices: "conv_4_1" -> "conv.4.1", "model_3" -> "model.3"; a name `bare`_N is
+  the index alone ("layers_3" -> "3"); names for which `keep(name)` holds stay as they
+  are (torch attribute names that end in a number)."""
+  out = []
+  for part in module_path:
+    indices = []
+    head, _, tail = part.rpartition("_")
+    while not keep(part) and tail.isdigit() and head:
+      indices.insert(0, tail)
+      part = head
+      head, _, tail = part.rpartition("_")
+    out += ([] if bare and part == bare and indices else [part]) + indices
+  return ".".join(out)
+
+
+def natural_order(layers: dict) -> dict:
+  """`layers` ({our path: torch prefix or (prefix, kind)}) sorted by the prefix, its
+  numeric parts as numbers ("model.2" before "model.10")."""
+  key = lambda prefix: [(0, int(p), "") if p.isdigit() else (1, 0, p)
+                        for p in (prefix if isinstance(prefix, str) else prefix[0]).split(".")]
+  return dict(sorted(layers.items(), key=lambda item: key(item[1])))
 
 
 def torch_to_flax_array(leaf: str, value: np.ndarray) -> np.ndarray:
@@ -505,13 +537,10 @@ def torch_from_flax_variables(variables: Mapping, torch_prefix: Callable[[tuple[
       continue
     for path, value in _flatten(variables[collection]):
       *modules, leaf = path
-      if leaf == "kernel":
-        torch_leaf = "weight"
-      elif (collection, leaf) in _TORCH_LEAF:
-        torch_leaf = _TORCH_LEAF[(collection, leaf)]
-      else:
+      name = torch_leaf(collection, leaf)
+      if name is None:
         raise ValueError(f"no torch counterpart for {collection}/{'/'.join(path)}")
-      out[f"{torch_prefix(tuple(modules))}.{torch_leaf}"] = flax_to_torch_array(leaf, value)
+      out[f"{torch_prefix(tuple(modules))}.{name}"] = flax_to_torch_array(leaf, value)
   return out
 
 

@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from i2ijax.metrics.torch_weights import flax_to_torch_array, torch_to_flax_array
+from i2ijax.metrics.torch_weights import flax_to_torch_array, indexed_prefix, torch_to_flax_array
 from i2ijax.models.layers import (Conv2d, ConvTranspose, at_least_float32, instance_normalize,
                                   leaky_relu, reflect_pad)
 from i2ijax.models.munit import MsImageDis
@@ -337,16 +337,7 @@ def torch_prefix(module_path: tuple) -> str:
     return f"Diss.{k}.{j}.model.1" if path[2:] == ("Conv_0", "conv") else f"Diss.{k}.{j}"
   if path[-1] == "conv":
     path = path[:-1]
-  out = []
-  for part in path:  # "conv_4_1" is "conv.4.1"; "conv_A_2" is "conv_A.2"
-    indices = []
-    head, _, tail = part.rpartition("_")
-    while tail.isdigit() and head:
-      indices.insert(0, tail)
-      part = head
-      head, _, tail = part.rpartition("_")
-    out += [part] + indices
-  return ".".join(out)
+  return indexed_prefix(path)  # "conv_4_1" is "conv.4.1"; "conv_A_2" is "conv_A.2"
 
 
 def variables_to_torch(variables: dict) -> dict:

@@ -23,7 +23,7 @@ from flax.traverse_util import flatten_dict
 import jax.numpy as jnp
 import numpy as np
 
-from i2ijax.metrics.torch_weights import torch_to_flax_array
+from i2ijax.metrics.torch_weights import indexed_prefix, natural_order, torch_to_flax_array
 from i2ijax.models.layers import (Conv, Conv2d, at_least_float32, instance_normalize,
                                   kaiming_normal, leaky_relu, normal_init, upsample_nearest)
 # The perceptual term's VGG16 lives in i2ijax.perceptual; its names stay importable from here.
@@ -570,16 +570,7 @@ def torch_prefix(module_path: tuple) -> str:
   parts = list(module_path)
   if parts[-2:] == ["Conv_0", "conv"]:
     parts[-2:] = ["conv"]
-  out = []
-  for p in parts:
-    head, _, tail = p.rpartition("_")
-    if tail.isdigit() and head == "layers":
-      out.append(tail)
-    elif tail.isdigit() and head:
-      out += [head, tail]
-    else:
-      out.append(p)
-  return ".".join(out)
+  return indexed_prefix(parts, bare="layers")
 
 
 def torch_layers(variables: dict) -> dict:
@@ -595,9 +586,7 @@ def torch_layers(variables: dict) -> dict:
       layers[module] = (prefix, "conv1x1") if module[0] == "enc_style" else prefix + ".fc"
     else:
       layers[module] = prefix
-  natural = lambda prefix: [(0, int(p), "") if p.isdigit() else (1, 0, p)
-                            for p in (prefix if isinstance(prefix, str) else prefix[0]).split(".")]
-  return dict(sorted(layers.items(), key=lambda item: natural(item[1])))
+  return natural_order(layers)
 
 
 def adain_buffers(n_res: int, dim: int, dtype=np.float32) -> dict:

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from i2ijax.metrics.torch_weights import torch_to_flax_array
+from i2ijax.metrics.torch_weights import natural_order, torch_to_flax_array
 from i2ijax.models.layers import Conv2d, kaiming_normal, leaky_relu, upsample_nearest
 
 Dtype = Any
@@ -418,9 +418,7 @@ def torch_layers(net: str, n_blocks: int = 0):
     out = {}
     for path in _module_paths(variables["params"]):
       out[path] = prefix(path)
-    natural = lambda p: [(0, int(x), "") if x.isdigit() else (1, 0, x)
-                         for x in (p if isinstance(p, str) else p[0]).split(".")]
-    return dict(sorted(out.items(), key=lambda item: natural(item[1])))
+    return natural_order(out)
 
   return layers
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from i2ijax.models.layers import (Conv, SpectralConv2d, SpectralDense, at_least_float32,
                                   instance_normalize, leaky_relu, reflect_pad, upsample_nearest)
-from i2ijax.metrics.torch_weights import flax_to_torch_array, torch_to_flax_array
+from i2ijax.metrics.torch_weights import flax_to_torch_array, indexed_prefix, torch_to_flax_array
 
 Dtype = Any
 EPS = 1e-5
@@ -300,14 +300,7 @@ def torch_prefix(module_path: tuple) -> str:
   """Our module path -> the official module prefix (the inverse of `flax_path`): a
   numeric suffix `_N` is the index `.N`, except in the official attribute names
   `UpBlock1_<i>`."""
-  out = []
-  for part in module_path:
-    head, _, tail = part.rpartition("_")
-    if tail.isdigit() and head and head != "UpBlock1":
-      out += [head, tail]
-    else:
-      out.append(part)
-  return ".".join(out)
+  return indexed_prefix(module_path, keep=lambda name: name.startswith("UpBlock1_"))
 
 
 def variables_to_torch(variables: dict) -> dict:
