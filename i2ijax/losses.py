@@ -362,3 +362,27 @@ def mode_seeking_loss(fake1, fake2, z1, z2, eps: float = 1e-5):
   two outputs apart. Both images are differentiated, the codes are constants."""
   ratio = jnp.mean(jnp.abs(fake2 - fake1)) / jnp.mean(jnp.abs(z2 - z1))
   return 1.0 / (ratio + eps)
+
+
+# ---------------------------------------------------------------- DiscoGAN terms
+def clamped_bce_with_logits(logits, target):
+  """PyTorch's `BCELoss()` on sigmoid(logits), averaged over every element: with each log
+  clamped at -100 as BCELoss clamps it, -E[t max(log s(l), -100) + (1 - t) max(log(1 - s(l)),
+  -100)]; the same as `optax.sigmoid_binary_cross_entropy` until a probability saturates
+  (DiscoGAN's D ends in a sigmoid and its losses are BCELoss). target: 0/1, broadcast."""
+  log_p = jnp.maximum(jax.nn.log_sigmoid(logits), -100.0)
+  log_q = jnp.maximum(jax.nn.log_sigmoid(-logits), -100.0)
+  return -jnp.mean(target * log_p + (1.0 - target) * log_q)
+
+
+def feature_matching_loss(real_features, fake_features):
+  """DiscoGAN's feature matching (Kim et al. 2017, the official `get_fm_loss`; Salimans et
+  al. 2016, sec. 3.1): sum over the discriminator layers l of the mean over channels and
+  positions of (E_batch f_l(x) - E_batch f_l(G(z)))^2. real_features, fake_features:
+  sequences of [N, H_l, W_l, C_l] activations. (The official HingeEmbeddingLoss with
+  target 1 is the plain mean of its input.)"""
+  total = 0.0
+  for real, fake in zip(real_features, fake_features, strict=True):
+    total = total + jnp.mean(jnp.square(jnp.mean(real, axis=0) - jnp.mean(fake, axis=0)))
+  return total
+

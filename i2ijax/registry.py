@@ -228,6 +228,7 @@ MODELS = {
     "unit": "i2ijax.train.munit:UNIT_SPEC",
     "ugatit": "i2ijax.train.ugatit:SPEC",
     "drit": "i2ijax.train.drit:SPEC",
+    "discogan": "i2ijax.train.discogan:SPEC",
 }
 
 

@@ -142,10 +142,23 @@ def tiny_drit_config(size: int = 32):
   return c
 
 
+def tiny_discogan_config(size: int = 64):
+  """The DiscoGAN quickstart preset shrunk to seconds-per-run networks (width 2). 64 px at
+  least, whatever `size` asks: the discriminator's last 4x4 conv needs a 4x4 map."""
+  c = load_config("discogan", "quickstart")
+  c.data.crop_size = c.data.load_size = max(size, 64)
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.ngf = c.model.ndf = 2
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
-                "ugatit": tiny_ugatit_config, "drit": tiny_drit_config}
+                "ugatit": tiny_ugatit_config, "drit": tiny_drit_config,
+                "discogan": tiny_discogan_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):

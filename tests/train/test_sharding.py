@@ -31,8 +31,8 @@ from i2ijax import registry
 from i2ijax.train.loop import StateShardings, compile_model, make_mesh, phase_args
 
 assert jax.device_count() == 8, jax.devices()
-size = 32
-c = TINY_CONFIGS[model_name](size)
+c = TINY_CONFIGS[model_name](32)
+size = c.data.crop_size  # 32, or the least a model takes
 c.batch_size = 8
 if model_name == "cyclegan":
   c.model.pool_size = 4   # small, so the swap phase of the pool is exercised too
@@ -144,3 +144,11 @@ class TestDRIT:
     # Two full updates (an epoch of two batches ends with full updates): every network's
     # Adam, the split into encoded and random halves of the global batch, the draws.
     assert_one_device_equals_eight("drit", 2, 60)
+
+
+class TestDiscoGAN:
+
+  def test_discogan_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations: a discriminator update, then a generator update (static phases); every
+    # batch norm reduces over the global batch.
+    assert_one_device_equals_eight("discogan", 2, 60)
