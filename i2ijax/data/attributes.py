@@ -399,6 +399,27 @@ def name_value_pairs(text: str, flag: str, example: str) -> list[tuple[str, str]
   return pairs
 
 
+def attribute_values(names, attrs) -> dict:
+  """{attribute index: value} of `attrs` ("Blond_Hair=1,Male=0" or (name, value) pairs)
+  over the attribute `names`; ValueError names an unknown attribute or a value outside [0, 1]
+  (--attrs of the multi-label models)."""
+  pairs = (name_value_pairs(attrs, "--attrs", f"NAME=VALUE, e.g. {names[0]}=1")
+           if isinstance(attrs, str) else list(attrs))
+  out = {}
+  for name, value in pairs:
+    if name not in names:
+      raise ValueError(f"unknown attribute {name!r} in --attrs; the model's attributes "
+                       f"(config.model.attrs): {names}")
+    try:
+      v = float(value)
+    except ValueError:
+      raise ValueError(f"--attrs {name}={value!r}: the value must be a number in [0, 1]") from None
+    if not 0.0 <= v <= 1.0:
+      raise ValueError(f"--attrs {name}={value}: the value must be in [0, 1]")
+    out[names.index(name)] = v
+  return out
+
+
 def attribute_source(data_config, split: str = "train", attrs=None):
   """The attribute source of `data_config.source` for `split`:
 

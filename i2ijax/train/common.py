@@ -188,11 +188,39 @@ def learning_rate_schedule(config, dataset_size: int) -> Callable:
   return lambda count: jnp.asarray(schedule(count), dtype)
 
 
+OPTIMIZERS = ("adam", "rmsprop_tf1")
+
+
 def make_optimizer(config, learning_rate) -> optax.GradientTransformation:
-  """The optimizer of every model: `torch.optim.Adam` with config.optimizer's betas and
-  coupled weight decay, at `learning_rate` (a float or a schedule of the step)."""
+  """The optimizer of every model, at `learning_rate` (a float or a schedule of the step):
+  config.optimizer.name "adam" (the default): `torch.optim.Adam` with config.optimizer's
+  betas and coupled weight decay (`adam`); "rmsprop_tf1": TF1's RMSPropOptimizer with
+  config.optimizer.decay and eps (`tf1_rmsprop`)."""
   o = config.optimizer
-  return adam(learning_rate, o.beta1, o.beta2, o.get("weight_decay", 0.0))
+  name = o.get("name", "adam")
+  if name == "adam":
+    return adam(learning_rate, o.beta1, o.beta2, o.get("weight_decay", 0.0))
+  if name == "rmsprop_tf1":
+    return tf1_rmsprop(learning_rate, o.decay, o.eps)
+  raise ValueError(f"config.optimizer.name={name!r} is not one of {list(OPTIMIZERS)}")
+
+
+def tf1_rmsprop(learning_rate, decay: float = 0.9, eps: float = 1e-10) -> optax.GradientTransformation:
+  """TF1's `tf.train.RMSPropOptimizer(learning_rate, decay, momentum=0, epsilon=eps)`.
+
+  Per parameter: ms <- decay ms + (1 - decay) g^2, with ms starting at ONE (TF1's
+  `_create_slots` initialises the "rms" slot with ones; Keras/TF2 and optax start at 0),
+  then w <- w - lr g / sqrt(ms + eps), eps inside the root (1e-10 by default). That is
+  `optax.rmsprop(lr, decay, eps, initial_scale=1.0, eps_in_sqrt=True)`; with ms starting at
+  1 the first steps are about lr * g, not lr * sign(g) / sqrt(1 - decay).
+  """
+  return optax.rmsprop(learning_rate, decay=decay, eps=eps, initial_scale=1.0, eps_in_sqrt=True)
+
+
+def clip_weights(params, clip_value: float):
+  """WGAN weight clipping (Arjovsky et al. 2017, Alg. 1): every leaf of `params` clipped to
+  [-clip_value, clip_value] (`tf.clip_by_value`, `p.data.clamp_`)."""
+  return jax.tree_util.tree_map(lambda w: jnp.clip(w, -clip_value, clip_value), params)
 
 
 def network_translator(config, request, net, name: str, in_channels: int, out_channels: int,

@@ -40,7 +40,7 @@ import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.data.attributes import name_value_pairs, parse_attrs, single_changes
+from i2ijax.data.attributes import attribute_values, parse_attrs, single_changes
 from i2ijax.models.layers import torch_default_params
 from i2ijax.models.stargan import (Discriminator, Generator, discriminator_torch_layers,
                                    generator_torch_layers)
@@ -504,25 +504,8 @@ def make_examples(config, split: str = "train", seed: int | None = None):
 
 
 def target_values(config, attrs) -> dict:
-  """{attribute index: value} of `attrs` ("Blond_Hair=1,Male=0" or (name, value) pairs);
-  ValueError names an unknown attribute or a value outside [0, 1]."""
-  names = attribute_names(config)
-  pairs = (name_value_pairs(attrs, "--attrs", f"NAME=VALUE, e.g. {names[0]}=1")
-           if isinstance(attrs, str) else list(attrs))
-  out = {}
-  for name, value in pairs:
-    if name not in names:
-      raise ValueError(f"unknown attribute {name!r} in --attrs; the model's attributes "
-                       f"(config.model.attrs): {names}")
-    try:
-      v = float(value)
-    except ValueError:
-      raise ValueError(f"--attrs {name}={value!r}: the value must be a number in [0, 1]") from None
-    if not 0.0 <= v <= 1.0:
-      raise ValueError(f"--attrs {name}={value}: the value must be in [0, 1]")
-    out[names.index(name)] = v
-  return out
-
+  """{attribute index: value} of `attrs` over config.model.attrs (`attribute_values`)."""
+  return attribute_values(attribute_names(config), attrs)
 
 def translator(config, request):
   """Translates into the attributes of `request.attrs`, into one class, or into every
