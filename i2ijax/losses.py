@@ -386,3 +386,19 @@ def feature_matching_loss(real_features, fake_features):
     total = total + jnp.mean(jnp.square(jnp.mean(real, axis=0) - jnp.mean(fake, axis=0)))
   return total
 
+
+# ---------------------------------------------------------------- DualGAN terms
+def sqrt_eps_gradient_penalty(critic: Callable[[jax.Array], jax.Array], x_hat, eps: float = 1e-8):
+  """The WGAN-GP penalty with eps inside the root (Gulrajani et al. 2017, eq. 3, unweighted;
+  the TensorFlow form of DualGAN's official code): E_n[(sqrt(eps + ||g_n||^2) - 1)^2] with
+  g_n = d(sum D(x_hat)) / d x_hat_n, the squared norm over each sample's flattened gradient,
+  averaged over the batch. Differentiable in the critic's parameters (double backprop).
+
+  Args:
+    critic: [N, H, W, C] -> scores of any shape (their sum is differentiated).
+    x_hat: [N, H, W, C] points where the gradient is taken (`interpolate_samples`).
+  """
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+  grads = grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
+  sq = jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
+  return jnp.mean(jnp.square(jnp.sqrt(eps + sq) - 1.0))

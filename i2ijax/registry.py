@@ -229,6 +229,7 @@ MODELS = {
     "ugatit": "i2ijax.train.ugatit:SPEC",
     "drit": "i2ijax.train.drit:SPEC",
     "discogan": "i2ijax.train.discogan:SPEC",
+    "dualgan": "i2ijax.train.dualgan:SPEC",
 }
 
 

@@ -142,6 +142,22 @@ def tiny_drit_config(size: int = 32):
   return c
 
 
+def tiny_dualgan_config(size: int = 32):
+  """The DualGAN quickstart preset shrunk to seconds-per-run networks (gcn = dcn = 4, U-Net
+  levels down to 1x1: 5 at 32 px; critics of 3 normalised layers)."""
+  c = load_config("dualgan", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.gcn = 4
+  c.model.dcn = 4
+  c.model.num_downs = {32: 5, 64: 6}[size]
+  c.model.n_layers_D = {32: 3, 64: 3}[size]  # the critics end at 2x2 / 4x4 (1x1 is constant)
+  c.batch_size = 2
+  return c
+
+
 def tiny_discogan_config(size: int = 64):
   """The DiscoGAN quickstart preset shrunk to seconds-per-run networks (width 2). 64 px at
   least, whatever `size` asks: the discriminator's last 4x4 conv needs a 4x4 map."""
@@ -158,7 +174,8 @@ TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
                 "ugatit": tiny_ugatit_config, "drit": tiny_drit_config,
-                "discogan": tiny_discogan_config}
+                "discogan": tiny_discogan_config,
+                "dualgan": tiny_dualgan_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):

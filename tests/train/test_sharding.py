@@ -152,3 +152,11 @@ class TestDiscoGAN:
     # Two iterations: a discriminator update, then a generator update (static phases); every
     # batch norm reduces over the global batch.
     assert_one_device_equals_eight("discogan", 2, 60)
+
+
+class TestDualGAN:
+
+  def test_dualgan_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations: the critics' RMSProp step with both gradient penalties (interpolation
+    # weights drawn over the global batch), then the generators' against the updated critics.
+    assert_one_device_equals_eight("dualgan", 2, 60)
