@@ -387,6 +387,37 @@ def feature_matching_loss(real_features, fake_features):
   return total
 
 
+# ---------------------------------------------------------------- Fader Networks terms
+def pairwise_attribute_loss(logits, labels, flip: bool = False):
+  """The attribute loss of Fader Networks (Lample et al. 2017, eqs. 2 and 3; the official
+  `get_attr_loss`): for each binary attribute k, the softmax cross-entropy of its logit
+  pair logits[:, 2k:2k + 2] (column 2k: off, 2k + 1: on) against its label, averaged over
+  the batch, summed over the K attributes:
+    sum_k -mean_n log softmax(logits[n, 2k:2k + 2])[y_nk].
+  logits [N, 2K]; labels [N, K] of 0/1 (a value > 0.5 is on). `flip` (the encoder's
+  adversarial target, eq. 3): y_nk = 1 - label, the other value. (The official code draws
+  a different category at random for attributes of more than two values; for a binary
+  attribute that is always the other one.)"""
+  n, k = labels.shape
+  pairs = logits.reshape(n, k, 2)
+  y = (labels > 0.5).astype(jnp.int32)
+  if flip:
+    y = 1 - y
+  log_p = jax.nn.log_softmax(pairs.astype(jnp.promote_types(pairs.dtype, jnp.float32)), axis=-1)
+  picked = jnp.take_along_axis(log_p, y[..., None], axis=-1)[..., 0]  # [N, K]
+  return -jnp.sum(jnp.mean(picked, axis=0))
+
+
+def linear_ramp(weight, step, ramp_steps: int):
+  """A loss weight raised linearly from 0 (Fader Networks' `get_lambda`, the official
+  `lambda_schedule`): weight * min(step, ramp_steps) / ramp_steps at iteration `step`
+  (0-based: the number of iterations done before it); ramp_steps = 0 gives `weight` from
+  the start."""
+  if ramp_steps == 0:
+    return weight
+  return weight * jnp.minimum(jnp.asarray(step), ramp_steps) / ramp_steps
+
+
 # ---------------------------------------------------------------- DualGAN terms
 def sqrt_eps_gradient_penalty(critic: Callable[[jax.Array], jax.Array], x_hat, eps: float = 1e-8):
   """The WGAN-GP penalty with eps inside the root (Gulrajani et al. 2017, eq. 3, unweighted;

@@ -230,6 +230,7 @@ MODELS = {
     "drit": "i2ijax.train.drit:SPEC",
     "discogan": "i2ijax.train.discogan:SPEC",
     "dualgan": "i2ijax.train.dualgan:SPEC",
+    "fader": "i2ijax.train.fader:SPEC",
 }
 
 

@@ -170,12 +170,30 @@ def tiny_discogan_config(size: int = 64):
   return c
 
 
+def tiny_fader_config(size: int = 32):
+  """The Fader Networks quickstart preset shrunk to seconds-per-run networks (widths 4-8-16,
+  latent 16 x 4 x 4 at 32 px, hid_dim 8)."""
+  c = load_config("fader", "quickstart")
+  c.data.crop_size = size
+  c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.init_fm = 4
+  c.model.max_fm = 16
+  c.model.n_layers = {32: 3, 64: 4}[size]
+  c.model.hid_dim = 8
+  c.model.lambda_schedule = 2
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
                 "ugatit": tiny_ugatit_config, "drit": tiny_drit_config,
                 "discogan": tiny_discogan_config,
-                "dualgan": tiny_dualgan_config}
+                "dualgan": tiny_dualgan_config,
+                "fader": tiny_fader_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
@@ -183,6 +201,10 @@ def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_d
   image = lambda: rng.uniform(-1, 1, (n, size, size, 3)).astype(dtype)
   if model_name in ("stargan", "homointerp"):  # the embedded attributes' 5 labels
     return {"x": image(), "label": rng.integers(0, 2, (n, 5)).astype(dtype)}
+  if model_name == "fader":  # the embedded attributes, and the discriminator step's own batch
+    labels = lambda: rng.integers(0, 2, (n, 5)).astype(dtype)
+    return {"x": image(), "label": labels(), "x_lat": image()[:, None],
+            "label_lat": labels()[:, None]}
   if model_name == "stargan_v2":
     label = lambda: rng.integers(0, num_domains, n).astype("int32")
     return {"x_src": image(), "y_src": label(), "x_ref": image(), "x_ref2": image(),

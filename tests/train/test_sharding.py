@@ -154,6 +154,15 @@ class TestDiscoGAN:
     assert_one_device_equals_eight("discogan", 2, 60)
 
 
+class TestFader:
+
+  def test_fader_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations: a latent-discriminator step on its own batch (dropout drawn over the
+    # global batch, BatchNorm down to 1x1 over the global batch), then the autoencoder step
+    # (lambda 0, then half of it); each clipping reads the global norm of its gradients.
+    assert_one_device_equals_eight("fader", 2, 40)
+
+
 class TestDualGAN:
 
   def test_dualgan_one_device_equals_eight_devices_float64_state(self):
