@@ -284,3 +284,24 @@ def junyanz_torch_networks(config, generators: dict, discriminators: dict) -> li
            for name, ending in generators.items()]
           + [TorchNetwork(name, ("*" + ending,), "{step}" + ending, d)
              for name, ending in discriminators.items()])
+
+
+CYCLE_SAMPLE_ROWS = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
+
+
+def cycle_samples(g, batch, rng, generators=("G_A", "G_B")) -> dict:
+  """The two-domain sample images: real_A | fake_B | rec_A and real_B | fake_A | rec_B.
+  `g(name, x, key)` applies generator `name`; `generators` = (A -> B, B -> A) names."""
+  ab, ba = generators
+  k = jax.random.split(rng, 4)
+  fake_b, fake_a = g(ab, batch["A"], k[0]), g(ba, batch["B"], k[1])
+  return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": g(ba, fake_b, k[2]),
+          "real_B": batch["B"], "fake_A": fake_a, "rec_B": g(ab, fake_a, k[3])}
+
+
+def cycle_sample_grids(images: dict, third: str = "reconstructed") -> dict:
+  """One grid of `cycle_samples`: A -> B -> A lines, then B -> A -> B lines (real |
+  translated | `third`)."""
+  from i2ijax.registry import rows_grid
+  return {"samples": rows_grid(images, CYCLE_SAMPLE_ROWS, ["A", "B"],
+                               ["real", "translated", third])}

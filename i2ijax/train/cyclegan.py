@@ -25,8 +25,9 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.resnet import make_discriminator, make_generator
-from i2ijax.registry import DataKind, ModelSpec, rows_grid
-from i2ijax.train.common import (apply_many, apply_module, init_module, junyanz_torch_networks,
+from i2ijax.registry import DataKind, ModelSpec
+from i2ijax.train.common import (apply_many, apply_module, cycle_sample_grids, cycle_samples,
+                                 init_module, junyanz_torch_networks,
                                  learning_rate_schedule, make_optimizer, network_translator,
                                  norm_metrics, precision, validate_gan_config)
 from i2ijax.train.image_pool import ImagePool, init_pool, query_pool
@@ -259,23 +260,15 @@ def make_sample_fn(config):
     def g(name, x, k):
       return apply_module(models[name], state.params[name], state.batch_stats[name], x,
                           train=True, key=k if config.model.use_dropout else None)[0]
-    k = jax.random.split(rng, 4)
-    fake_b = g("G_A", batch["A"], k[0])
-    fake_a = g("G_B", batch["B"], k[1])
-    return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": g("G_B", fake_b, k[2]),
-            "real_B": batch["B"], "fake_A": fake_a, "rec_B": g("G_A", fake_a, k[3])}
+    return cycle_samples(g, batch, rng)
 
   return sample
-
-
-SAMPLE_ROWS = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
 
 
 def sample_grids(config, images: dict) -> dict:
   """One grid: A -> B -> A lines, then B -> A -> B lines (real | translated | reconstructed)."""
   del config
-  return {"samples": rows_grid(images, SAMPLE_ROWS, ["A", "B"],
-                               ["real", "translated", "reconstructed"])}
+  return cycle_sample_grids(images)
 
 
 def translator(config, request):

@@ -39,8 +39,9 @@ import optax
 from i2ijax import losses
 from i2ijax.models.discogan import Discriminator, Generator
 from i2ijax.models.layers import torch_default_params
-from i2ijax.registry import DataKind, ModelSpec, Translator, rows_grid
-from i2ijax.train.common import (apply_module, init_module, learning_rate_schedule,
+from i2ijax.registry import DataKind, ModelSpec, Translator
+from i2ijax.train.common import (apply_module, cycle_sample_grids, cycle_samples, init_module,
+                                 learning_rate_schedule,
                                  make_optimizer, norm_metrics, precision,
                                  validate_batch_and_precision)
 
@@ -256,33 +257,25 @@ def make_train_step(config, dataset_size: int):
 
 # ---------------------------------------------------------------- sampling, data, translation
 def make_sample_fn(config):
-  """`(state, batch, rng) -> {name: images in [-1, 1]}`: A | AB | ABA and B | BA | BAB in
-  training mode, as the official test images (running averages not updated here)."""
+  """`(state, batch, rng) -> {name: images in [-1, 1]}` (`cycle_samples`: G_B maps A -> B)
+  in training mode, as the official test images (running averages not updated here)."""
   nets = build_models(config)
 
   def sample(state: DiscoGANState, batch, rng):
-    del rng
-
-    def g(name, x):
-      return apply_module(nets[name], state.params[name], state.batch_stats[name], x,
-                          train=True)[0]
-
-    a, b = to_unit_range(batch["A"]), to_unit_range(batch["B"])
-    ab, ba = g("G_B", a), g("G_A", b)
-    images = {"A": a, "AB": ab, "ABA": g("G_A", ab), "B": b, "BA": ba, "BAB": g("G_B", ba)}
-    return {k: 2.0 * v - 1.0 for k, v in images.items()}
+    def g(name, x, key):
+      del key
+      y = apply_module(nets[name], state.params[name], state.batch_stats[name],
+                       to_unit_range(x), train=True)[0]
+      return 2.0 * y - 1.0
+    return cycle_samples(g, batch, rng, generators=("G_B", "G_A"))
 
   return sample
-
-
-SAMPLE_ROWS = (("A", "AB", "ABA"), ("B", "BA", "BAB"))
 
 
 def sample_grids(config, images: dict) -> dict:
   """One grid: A -> B -> A lines, then B -> A -> B lines."""
   del config
-  return {"samples": rows_grid(images, SAMPLE_ROWS, ["A", "B"],
-                               ["real", "translated", "reconstructed"])}
+  return cycle_sample_grids(images)
 
 
 def image_shapes(config) -> dict:

@@ -39,8 +39,9 @@ import optax
 
 from i2ijax import losses
 from i2ijax.models.dualgan import DISC_TYPES, DualGANDiscriminator, DualGANGenerator
-from i2ijax.registry import DataKind, ModelSpec, Translator, rows_grid
-from i2ijax.train.common import (apply_module, clip_weights, init_module, learning_rate_schedule,
+from i2ijax.registry import DataKind, ModelSpec, Translator
+from i2ijax.train.common import (apply_module, clip_weights, cycle_sample_grids, cycle_samples,
+                                 init_module, learning_rate_schedule,
                                  make_optimizer, norm_metrics, precision,
                                  validate_batch_and_precision)
 
@@ -292,23 +293,16 @@ def make_sample_fn(config):
   nets, hp = build_models(config), config.model
 
   def sample(state: DualGANState, batch, rng):
-    k = jax.random.split(rng, 4)
-    g = lambda name, x, key: run(nets, name, state.params, x, key, hp)
-    fake_b, fake_a = g("G_A", batch["A"], k[0]), g("G_B", batch["B"], k[1])
-    return {"real_A": batch["A"], "fake_B": fake_b, "rec_A": g("G_B", fake_b, k[2]),
-            "real_B": batch["B"], "fake_A": fake_a, "rec_B": g("G_A", fake_a, k[3])}
+    return cycle_samples(lambda name, x, key: run(nets, name, state.params, x, key, hp), batch,
+                         rng)
 
   return sample
-
-
-SAMPLE_ROWS = (("real_A", "fake_B", "rec_A"), ("real_B", "fake_A", "rec_B"))
 
 
 def sample_grids(config, images: dict) -> dict:
   """One grid: A -> B -> A lines, then B -> A -> B lines (real | translated | recovered)."""
   del config
-  return {"samples": rows_grid(images, SAMPLE_ROWS, ["A", "B"],
-                               ["real", "translated", "recovered"])}
+  return cycle_sample_grids(images, "recovered")
 
 
 def translator(config, request):
