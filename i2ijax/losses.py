@@ -433,3 +433,78 @@ def sqrt_eps_gradient_penalty(critic: Callable[[jax.Array], jax.Array], x_hat, e
   grads = grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
   sq = jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
   return jnp.mean(jnp.square(jnp.sqrt(eps + sq) - 1.0))
+
+
+# ---------------------------------------------------------------- GeneGAN terms
+def parallelogram_loss(ax, be, bx, ae):
+  """GeneGAN's parallelogram constraint (Zhou et al. 2017, sec. 3): the mean absolute value
+  of Ax + Be - Bx - Ae over every element, i.e. the two originals and the two crossovers
+  should form a parallelogram in pixel space (zero when swapping the attribute part adds
+  and removes one fixed image). Four [N, H, W, C] arrays in one range (unweighted)."""
+  return jnp.mean(jnp.abs(ax + be - bx - ae))
+
+
+def mean_square_weight_decay(kernels, weight: float):
+  """L2 decay in the form of GeneGAN's official `loss_G_decay`: sum over the kernels of
+  0.5 * weight * mean(W^2) (the mean over each kernel's own elements, not a sum over them).
+  `kernels`: a sequence (or pytree) of arrays."""
+  return sum(0.5 * weight * jnp.mean(jnp.square(w)) for w in jax.tree_util.tree_leaves(kernels))
+
+
+# ---------------------------------------------------------------- IcGAN terms
+def torch7_bce(probs, target, eps: float = 1e-12):
+  """Torch7's `nn.BCECriterion()` (THNN, sizeAverage) on probabilities: -mean(t log(p + eps)
+  + (1 - t) log(1 - p + eps)) with eps = 1e-12 inside each log (not PyTorch's clamp at -100),
+  averaged over every element. probs in [0, 1] (a network ending in a sigmoid, as IcGAN's
+  discriminator); target 0/1, broadcast."""
+  return -jnp.mean(target * jnp.log(probs + eps) + (1.0 - target) * jnp.log(1.0 - probs + eps))
+
+
+# ---------------------------------------------------------------- DTN terms
+def ternary_d_loss(fake_source_logits, fake_target_logits, real_target_logits):
+  """The Domain Transfer Network's ternary discriminator loss (Taigman et al. 2017, eq. 3):
+  L_D = -E_{x in s} log D_1(g(f(x))) - E_{x in t} log D_2(g(f(x))) - E_{x in t} log D_3(x),
+  D_1..D_3 the softmax probabilities of the classes fake-from-source, fake-from-target and
+  real-target. Each argument: [N, 3] logits (the batches may differ in size); each term is
+  the softmax cross-entropy averaged over its batch; the result is their sum (>= 0)."""
+  ce = lambda logits, k: jnp.mean(
+      optax.softmax_cross_entropy_with_integer_labels(logits, jnp.full(logits.shape[:1], k)))
+  return ce(fake_source_logits, 0) + ce(fake_target_logits, 1) + ce(real_target_logits, 2)
+
+
+def ternary_g_loss(fake_source_logits, fake_target_logits):
+  """DTN's generator adversarial loss L_GANG (Taigman et al. 2017, eq. 4): both kinds of
+  fake are to be classed as real-target (class 2 of the ternary discriminator):
+  -E_{x in s} log D_3(g(f(x))) - E_{x in t} log D_3(g(f(x))). [N, 3] logits each; the sum of
+  the two batch-averaged softmax cross-entropies (>= 0)."""
+  ce = lambda logits: jnp.mean(
+      optax.softmax_cross_entropy_with_integer_labels(logits, jnp.full(logits.shape[:1], 2)))
+  return ce(fake_source_logits) + ce(fake_target_logits)
+
+
+def f_constancy_loss(features, translated_features):
+  """DTN's f-constancy L_CONST (Taigman et al. 2017, eq. 5): sum over x in s of
+  d(f(x), f(g(f(x)))) with d the squared error, here the mean over the batch and the feature
+  elements (MSE). features, translated_features: [N, ...] f's outputs on the source images
+  and on their translations; f(x) is a constant of the generator (f is frozen), so only
+  `translated_features` carries a gradient to g."""
+  return jnp.mean(jnp.square(jax.lax.stop_gradient(features) - translated_features))
+
+
+def target_identity_loss(target_images, mapped_target_images):
+  """DTN's target identity L_TID (Taigman et al. 2017, eq. 6): sum over x in t of
+  d2(x, g(f(x))) with d2 the squared error, here the mean over every element (MSE): G must
+  be the identity on target samples. [N, H, W, C] images in [-1, 1]; the target images are
+  data (no gradient)."""
+  return jnp.mean(jnp.square(jax.lax.stop_gradient(target_images) - mapped_target_images))
+
+
+def total_variation_loss(images, beta: float = 1.0, eps: float = 1e-8):
+  """DTN's total variation L_TV (Taigman et al. 2017, eq. 7, after Mahendran & Vedaldi):
+  L_TV(z) = sum_{i,j} ((z_{i,j+1} - z_{i,j})^2 + (z_{i+1,j} - z_{i,j})^2)^(B/2), B = `beta`
+  (1 in the paper), at the (H-1) x (W-1) positions that have both neighbours, per channel;
+  here the mean over the batch, those positions and the channels. `eps` inside the power
+  keeps the gradient finite where the image is flat. images: [N, H, W, C] (H, W >= 2)."""
+  dx = images[:, :-1, 1:, :] - images[:, :-1, :-1, :]
+  dy = images[:, 1:, :-1, :] - images[:, :-1, :-1, :]
+  return jnp.mean((jnp.square(dx) + jnp.square(dy) + eps) ** (beta / 2.0))

@@ -297,3 +297,77 @@ def test_mode_seeking_loss_by_hand_and_falls_as_outputs_move_apart():
   # The gradient pushes the outputs apart: it is negative along f2 - f1.
   g = jax.grad(lambda f: losses.mode_seeking_loss(f1, f, z1, z2))(f2)
   assert float(jnp.sum(g)) < 0
+
+
+def test_genegan_parallelogram_loss_by_hand_and_zero_for_a_linear_swap():
+  # Ax = A + X, Be = B, Bx = B + X, Ae = A: swapping one additive attribute image X.
+  rng = np.random.default_rng(0)
+  a, b, x = (jnp.asarray(rng.integers(0, 100, (2, 3, 3, 3)), jnp.float32) for _ in range(3))
+  assert float(losses.parallelogram_loss(a + x, b, b + x, a)) == 0.0  # integers: exact
+  one = jnp.zeros((1, 1, 2, 1))
+  # Ax + Be - Bx - Ae = [1 + 2 - 0 - 4, 0 + 0 - 3 - 0] = [-1, -3]: mean |.| = 2.
+  ax, be = one.at[0, 0, 0, 0].set(1.0), one.at[0, 0, 0, 0].set(2.0)
+  bx, ae = one.at[0, 0, 1, 0].set(3.0), one.at[0, 0, 0, 0].set(4.0)
+  assert float(losses.parallelogram_loss(ax, be, bx, ae)) == pytest.approx(2.0)
+
+
+def test_genegan_mean_square_weight_decay_by_hand():
+  # 0.5 * wd * (mean([1, 3]^2) + mean([2]^2)) = 0.5 * wd * (5 + 4).
+  w = [jnp.array([1.0, 3.0]), jnp.array([[2.0]])]
+  assert float(losses.mean_square_weight_decay(w, 0.1)) == pytest.approx(0.5 * 0.1 * 9.0)
+  assert float(losses.mean_square_weight_decay({"a": w[0]}, 0.0)) == 0.0
+
+
+def test_dtn_ternary_discriminator_and_generator_losses_by_hand():
+  zeros = jnp.zeros((2, 3))
+  # Uniform logits: every class has probability 1/3, each term is log 3.
+  assert float(losses.ternary_d_loss(zeros, zeros, zeros)) == pytest.approx(3 * math.log(3))
+  assert float(losses.ternary_g_loss(zeros, zeros)) == pytest.approx(2 * math.log(3))
+  # Logits [0, 0, log 2]: p = (1/4, 1/4, 1/2). D wants class 0 for G(x), 1 for G(t), 2 for t:
+  # -log(1/4) - log(1/4) - log(1/2) = 5 log 2; G wants class 2 for both fakes: 2 log 2.
+  half = jnp.array([[0.0, 0.0, math.log(2.0)]])
+  assert float(losses.ternary_d_loss(half, half, half)) == pytest.approx(5 * math.log(2))
+  assert float(losses.ternary_g_loss(half, half)) == pytest.approx(2 * math.log(2))
+  # The classes: logits that put G(x) in class 0, G(t) in 1 and t in 2 make L_D ~ 0 and L_GANG
+  # large; swapping the fakes' classes makes L_D large.
+  big = 30.0
+  onehot = lambda k: jnp.zeros((1, 3)).at[0, k].set(big)
+  assert float(losses.ternary_d_loss(onehot(0), onehot(1), onehot(2))) < 1e-6
+  assert float(losses.ternary_d_loss(onehot(1), onehot(0), onehot(2))) == pytest.approx(
+      2 * big, rel=1e-6)
+  assert float(losses.ternary_g_loss(onehot(0), onehot(1))) == pytest.approx(2 * big, rel=1e-6)
+  assert float(losses.ternary_g_loss(onehot(2), onehot(2))) < 1e-6
+
+
+def test_dtn_f_constancy_and_target_identity_by_hand():
+  fx = jnp.array([[1.0, 2.0]])
+  fgx = jnp.array([[1.0, 4.0]])
+  # mean((1 - 1)^2, (2 - 4)^2) = 2; the gradient reaches only f(G(x)): d/dfgx = 2 (fgx - fx)/2.
+  assert float(losses.f_constancy_loss(fx, fgx)) == pytest.approx(2.0)
+  g_fx, g_fgx = jax.grad(losses.f_constancy_loss, argnums=(0, 1))(fx, fgx)
+  assert float(jnp.abs(g_fx).max()) == 0.0
+  np.testing.assert_allclose(g_fgx, [[0.0, 2.0]])
+  t = jnp.array([[[[-1.0], [1.0]]]])
+  gt = jnp.array([[[[0.0], [1.0]]]])
+  # mean((-1 - 0)^2, (1 - 1)^2) = 0.5.
+  assert float(losses.target_identity_loss(t, gt)) == pytest.approx(0.5)
+  # The cheap check: with f = identity and g = identity both terms are 0.
+  x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 4, 4, 1)))
+  assert float(losses.f_constancy_loss(x, x)) == 0.0
+  assert float(losses.target_identity_loss(x, x)) == 0.0
+
+
+def test_dtn_total_variation_by_hand():
+  # 2x2 image [[0, 3], [4, *]]: one position with both neighbours: sqrt(3^2 + 4^2) = 5.
+  z = jnp.array([[[[0.0], [3.0]], [[4.0], [100.0]]]])
+  assert float(losses.total_variation_loss(z, eps=0.0)) == pytest.approx(5.0)
+  assert float(losses.total_variation_loss(z, beta=2.0, eps=0.0)) == pytest.approx(25.0)
+  # 3x3 ramp z_ij = i + 2j: every one of the 4 positions has dx = 2, dy = 1: sqrt(5) each;
+  # two channels and two images average to the same.
+  ramp = jnp.asarray([[i + 2.0 * j for j in range(3)] for i in range(3)])
+  batch = jnp.broadcast_to(ramp[None, :, :, None], (2, 3, 3, 2))
+  assert float(losses.total_variation_loss(batch, eps=0.0)) == pytest.approx(math.sqrt(5.0))
+  # A flat image has no variation, and a finite gradient thanks to eps.
+  flat = jnp.ones((1, 4, 4, 1))
+  assert float(losses.total_variation_loss(flat)) == pytest.approx(1e-4)
+  assert bool(jnp.all(jnp.isfinite(jax.grad(losses.total_variation_loss)(flat))))

@@ -16,7 +16,11 @@ Sources (`attribute_source` picks one from `config.data.source`):
   tfds           `TfdsCelebAAttributes`: a prepared TFDS CelebA (`celeb_a`);
   embedded       `EmbeddedAttributes`: crops of scikit-image photos with
                  known, invertible edits as attributes (below), so the true
-                 translation to any target label is computable.
+                 translation to any target label is computable;
+  embedded_levels
+                 `EmbeddedLevels`: the same crops with one edit at one of
+                 `levels` strengths as a single label (ordinal classes, as
+                 age groups are).
 
 The official CelebA split (yunjey/stargan `data_loader.CelebA.preprocess`):
 the lines after the two header lines of the attribute file are shuffled
@@ -78,7 +82,7 @@ DARK_GAIN = 0.55
 VIGNETTE = 0.8  # corners (r^2 = 2) black beyond r^2 = 1.25
 BINARY_PRIOR = 0.3
 
-SOURCES = ("embedded", "celeba", "class_folders", "tfds")
+SOURCES = ("embedded", "embedded_levels", "celeba", "class_folders", "tfds")
 
 
 class AttributeSource(Protocol):
@@ -377,6 +381,57 @@ class EmbeddedAttributes:
     return render(self.clean_images[i], target)
 
 
+class EmbeddedLevels:
+  """n embedded crops whose single label is one of `levels` strengths of one edit.
+
+  An ordinal, single-label set (as age groups are): crop i carries class c(i)
+  drawn uniformly from range(levels) and `load(i)` = render(clean(i), s) with
+  the strength of `attribute` (one of `EMBEDDED_ATTRIBUTES`) s = c / (levels - 1)
+  and every other edit off. Classes are named "<attribute>_<percent>" (e.g.
+  Faded_0, Faded_20, ..., Faded_100); `truth(i, onehot)` renders crop i at the
+  one-hot's level. The crops are `EmbeddedAttributes`' (same photos and split).
+  """
+
+  single_label = True
+  groups: list = []
+
+  def __init__(self, n: int, size: int, split: str = "train", attribute: str = "Faded",
+               levels: int = 6, seed: int = 0):
+    if attribute not in EMBEDDED_ATTRIBUTES:
+      raise ValueError(f"config.data.level_attribute={attribute!r} is not one of "
+                       f"{list(EMBEDDED_ATTRIBUTES)}")
+    if levels < 2:
+      raise ValueError(f"config.data.levels={levels!r} must be >= 2")
+    base = EmbeddedAttributes(n, size, split, seed)
+    self.name = f"embedded-levels:{attribute}:{split}"
+    self.attribute, self.levels = attribute, levels
+    self.names = [f"{attribute}_{round(100 * c / (levels - 1))}" for c in range(levels)]
+    self.clean_images = base.clean_images
+    split_seed = {"train": 40, "test": 41}.get(split, 42)
+    classes = np.random.default_rng([split_seed, seed]).integers(levels, size=n)
+    self.labels = np.eye(levels, dtype=np.float32)[classes]
+    self.images = [self.truth(i, self.labels[i]) for i in range(n)]
+
+  def __len__(self):
+    return len(self.images)
+
+  def load(self, i):
+    return self.images[i]
+
+  def label(self, i):
+    return self.labels[i].copy()
+
+  def clean(self, i) -> np.ndarray:
+    return self.clean_images[i]
+
+  def truth(self, i, target) -> np.ndarray:
+    """uint8 [size, size, 3]: crop i at the level of the one-hot `target` [levels]."""
+    strengths = np.zeros(len(EMBEDDED_ATTRIBUTES))
+    strengths[EMBEDDED_ATTRIBUTES.index(self.attribute)] = (
+        int(np.argmax(target)) / (self.levels - 1))
+    return render(self.clean_images[i], strengths)
+
+
 def parse_attrs(attrs) -> list[str]:
   """config.model.attrs (a comma-separated string, a list, or None) -> a list of names."""
   if attrs is None:
@@ -425,6 +480,8 @@ def attribute_source(data_config, split: str = "train", attrs=None):
 
   embedded: `EmbeddedAttributes` with data.embedded_images crops for train,
     max(8, embedded_images // 4) otherwise, at data.load_size px;
+  embedded_levels: `EmbeddedLevels` of as many crops, data.levels (6) classes
+    of the strength of data.level_attribute (Faded);
   celeba: `CelebAAttributes` (images data.path, attribute file data.attr_path);
   class_folders: `ClassFolderAttributes` on data.path;
   tfds: `TfdsCelebAAttributes` of data.tfds_name (default celeb_a) in
@@ -448,6 +505,12 @@ def attribute_source(data_config, split: str = "train", attrs=None):
     out = EmbeddedAttributes(n if split == "train" else max(8, n // 4), data_config.load_size,
                              split)
     where = "the embedded attribute set"
+  elif source == "embedded_levels":
+    n = data_config.embedded_images
+    out = EmbeddedLevels(n if split == "train" else max(8, n // 4), data_config.load_size,
+                         split, data_config.get("level_attribute", "Faded"),
+                         data_config.get("levels", 6))
+    where = "the embedded level set"
   elif source == "class_folders":
     out = ClassFolderAttributes(data_config.get("path", ""), split)
     where = out.name

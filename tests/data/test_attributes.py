@@ -266,7 +266,7 @@ def test_embedded_attribute_set():
                                        r"attribute set has the attributes \['Warm_Tint'"):
     attribute_source(c, "train", "Black_Hair,Male")
   with pytest.raises(ValueError, match=r"config.data.source must be one of \['embedded', "
-                                       r"'celeba', 'class_folders', 'tfds'\]"):
+                                       r"'embedded_levels', 'celeba', 'class_folders', 'tfds'\]"):
     attribute_source(_cfg(source="folder"), "train")
 
 
