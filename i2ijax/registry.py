@@ -231,6 +231,8 @@ MODELS = {
     "discogan": "i2ijax.train.discogan:SPEC",
     "dualgan": "i2ijax.train.dualgan:SPEC",
     "fader": "i2ijax.train.fader:SPEC",
+    "icgan": "i2ijax.train.icgan:SPEC",
+    "face_age": "i2ijax.train.face_age:SPEC",
 }
 
 

@@ -187,13 +187,48 @@ def tiny_fader_config(size: int = 32):
   return c
 
 
+def tiny_icgan_config(size: int = 16):
+  """The IcGAN quickstart preset shrunk to seconds-per-run networks (G and D 4 filters,
+  encoders 2 convs from 4 filters, fc 8, z of 6), 2 GAN iterations then 1 of both
+  encoders (both stages and the switch between them)."""
+  c = load_config("icgan", "quickstart")
+  c.data.crop_size = c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.ngf = c.model.ndf = c.model.enc_nf = 4
+  c.model.enc_conv_layers = 2
+  c.model.enc_z_fc = c.model.enc_y_fc = 8
+  c.model.nz = 6
+  c.model.gan_steps, c.model.enc_z_steps, c.model.enc_y_steps = 2, 1, 1
+  c.num_train_steps = 3
+  c.batch_size = 2
+  return c
+
+
+def tiny_face_age_config(size: int = 16):
+  """The Face-Age quickstart preset at IcGAN's tiny sizes (`tiny_icgan_config`): 6 one-hot
+  levels, 2 GAN iterations then 1 of both encoders, 2 L-BFGS iterations per edit."""
+  c = load_config("face_age", "quickstart")
+  tiny = tiny_icgan_config(size)
+  for key in ("crop_size", "load_size", "embedded_images", "prefetch"):
+    c.data[key] = tiny.data[key]
+  for key in ("ngf", "ndf", "enc_nf", "enc_conv_layers", "enc_z_fc", "enc_y_fc", "nz",
+              "gan_steps", "enc_z_steps", "enc_y_steps"):
+    c.model[key] = tiny.model[key]
+  c.num_train_steps, c.batch_size = tiny.num_train_steps, tiny.batch_size
+  c.model.inversion_steps = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
                 "ugatit": tiny_ugatit_config, "drit": tiny_drit_config,
                 "discogan": tiny_discogan_config,
                 "dualgan": tiny_dualgan_config,
-                "fader": tiny_fader_config}
+                "fader": tiny_fader_config,
+                "icgan": tiny_icgan_config,
+                "face_age": tiny_face_age_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
@@ -205,6 +240,12 @@ def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_d
     labels = lambda: rng.integers(0, 2, (n, 5)).astype(dtype)
     return {"x": image(), "label": labels(), "x_lat": image()[:, None],
             "label_lat": labels()[:, None]}
+  if model_name == "icgan":  # the embedded attributes, with the fake and wrong labels
+    labels = lambda: rng.integers(0, 2, (n, 5)).astype(dtype)
+    return {"x": image(), "label": labels(), "label_fake": labels(), "label_wrong": labels()}
+  if model_name == "face_age":  # 6 one-hot levels, with the fake and wrong labels
+    labels = lambda: np.eye(6, dtype=dtype)[rng.integers(0, 6, n)]
+    return {"x": image(), "label": labels(), "label_fake": labels(), "label_wrong": labels()}
   if model_name == "stargan_v2":
     label = lambda: rng.integers(0, num_domains, n).astype("int32")
     return {"x_src": image(), "y_src": label(), "x_ref": image(), "x_ref2": image(),

@@ -169,3 +169,12 @@ class TestDualGAN:
     # Two iterations: the critics' RMSProp step with both gradient penalties (interpolation
     # weights drawn over the global batch), then the generators' against the updated critics.
     assert_one_device_equals_eight("dualgan", 2, 60)
+
+
+class TestIcGAN:
+
+  def test_icgan_one_device_equals_eight_devices_float64_state(self):
+    # Three iterations: two GAN iterations (three D calls with their own BatchNorm statistics
+    # over the global batch, the G step through the D step's forward), then the encoder stage
+    # (E_z on G(z, y) in eval mode, E_y on the real images).
+    assert_one_device_equals_eight("icgan", 3, 100)
