@@ -233,6 +233,7 @@ MODELS = {
     "fader": "i2ijax.train.fader:SPEC",
     "icgan": "i2ijax.train.icgan:SPEC",
     "face_age": "i2ijax.train.face_age:SPEC",
+    "genegan": "i2ijax.train.genegan:SPEC",
 }
 
 

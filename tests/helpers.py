@@ -187,6 +187,21 @@ def tiny_fader_config(size: int = 32):
   return c
 
 
+def tiny_genegan_config(size: int = 32):
+  """The GeneGAN quickstart preset shrunk to seconds-per-run networks (widths 2, latent 8 x
+  4 x 4 at 32 px, attribute part 2 channels); one critic step per iteration and a burst of
+  one every 2nd: the library steps alternate D, G."""
+  c = load_config("genegan", "quickstart")
+  c.data.crop_size = c.data.load_size = size
+  c.data.embedded_images = 8
+  c.data.prefetch = 1
+  c.model.ch_g = c.model.ch_d = 2
+  c.model.d_burst = 1
+  c.model.d_burst_every = 2
+  c.batch_size = 2
+  return c
+
+
 def tiny_icgan_config(size: int = 16):
   """The IcGAN quickstart preset shrunk to seconds-per-run networks (G and D 4 filters,
   encoders 2 convs from 4 filters, fc 8, z of 6), 2 GAN iterations then 1 of both
@@ -227,6 +242,7 @@ TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_
                 "discogan": tiny_discogan_config,
                 "dualgan": tiny_dualgan_config,
                 "fader": tiny_fader_config,
+                "genegan": tiny_genegan_config,
                 "icgan": tiny_icgan_config,
                 "face_age": tiny_face_age_config}
 

@@ -178,3 +178,12 @@ class TestIcGAN:
     # over the global batch, the G step through the D step's forward), then the encoder stage
     # (E_z on G(z, y) in eval mode, E_y on the real images).
     assert_one_device_equals_eight("icgan", 3, 100)
+
+
+class TestGeneGAN:
+
+  def test_genegan_one_device_equals_eight_devices_float64_state(self):
+    # Two library steps: a critic step (clipping first, RMSProp) and a generator step; every
+    # one of the ten network calls normalises over the global batch and updates its running
+    # averages.
+    assert_one_device_equals_eight("genegan", 2, 60)
