@@ -234,6 +234,7 @@ MODELS = {
     "icgan": "i2ijax.train.icgan:SPEC",
     "face_age": "i2ijax.train.face_age:SPEC",
     "genegan": "i2ijax.train.genegan:SPEC",
+    "dtn": "i2ijax.train.dtn:SPEC",
 }
 
 

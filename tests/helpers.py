@@ -235,6 +235,24 @@ def tiny_face_age_config(size: int = 16):
   return c
 
 
+def tiny_dtn_config(size: int = 32):
+  """The DTN quickstart preset shrunk to seconds-per-run networks (f 4-4-4-8, g 8-4-4,
+  D 4-4-8), one iteration of f's pretraining, one g step per iteration, a 20-step target
+  classifier. 32 px whatever
+  `size` asks (the digit networks' only size)."""
+  del size
+  c = load_config("dtn", "quickstart")
+  c.data.prefetch = 1
+  c.model.f_widths = (4, 4, 4, 8)
+  c.model.g_widths = (8, 4, 4)
+  c.model.d_widths = (4, 4, 8)
+  c.model.f_pretrain_steps = 1
+  c.model.g_steps = 1
+  c.eval_classifier_steps = 20
+  c.batch_size = 2
+  return c
+
+
 TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_config,
                 "munit": tiny_munit_config, "unit": tiny_unit_config,
                 "stargan": tiny_stargan_config, "homointerp": tiny_homointerp_config,
@@ -244,7 +262,8 @@ TINY_CONFIGS = {"cyclegan": tiny_cyclegan_config, "stargan_v2": tiny_stargan_v2_
                 "fader": tiny_fader_config,
                 "genegan": tiny_genegan_config,
                 "icgan": tiny_icgan_config,
-                "face_age": tiny_face_age_config}
+                "face_age": tiny_face_age_config,
+                "dtn": tiny_dtn_config}
 
 
 def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_domains: int = 3):
@@ -266,6 +285,9 @@ def random_batch(model_name: str, n: int, size: int, rng, dtype="float32", num_d
     label = lambda: rng.integers(0, num_domains, n).astype("int32")
     return {"x_src": image(), "y_src": label(), "x_ref": image(), "x_ref2": image(),
             "y_ref": label()}
+  if model_name == "dtn":  # labelled RGB source, grey target
+    return {"A": image(), "label_A": rng.integers(0, 10, n).astype("int32"),
+            "B": image()[..., :1]}
   return {"A": image(), "B": image()}
 
 

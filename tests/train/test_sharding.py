@@ -187,3 +187,11 @@ class TestGeneGAN:
     # one of the ten network calls normalises over the global batch and updates its running
     # averages.
     assert_one_device_equals_eight("genegan", 2, 60)
+
+
+class TestDTN:
+
+  def test_dtn_one_device_equals_eight_devices_float64_state(self):
+    # Two iterations: f's pretraining step, then the DTN step (the ternary D's three calls and
+    # g's, every batch norm reducing over the global batch; f frozen).
+    assert_one_device_equals_eight("dtn", 2, 40)
