@@ -381,7 +381,7 @@ class EmbeddedAttributes:
     return render(self.clean_images[i], target)
 
 
-class EmbeddedLevels:
+class EmbeddedLevels(EmbeddedAttributes):
   """n embedded crops whose single label is one of `levels` strengths of one edit.
 
   An ordinal, single-label set (as age groups are): crop i carries class c(i)
@@ -393,7 +393,6 @@ class EmbeddedLevels:
   """
 
   single_label = True
-  groups: list = []
 
   def __init__(self, n: int, size: int, split: str = "train", attribute: str = "Faded",
                levels: int = 6, seed: int = 0):
@@ -402,27 +401,15 @@ class EmbeddedLevels:
                        f"{list(EMBEDDED_ATTRIBUTES)}")
     if levels < 2:
       raise ValueError(f"config.data.levels={levels!r} must be >= 2")
-    base = EmbeddedAttributes(n, size, split, seed)
+    super().__init__(n, size, split, seed)
     self.name = f"embedded-levels:{attribute}:{split}"
     self.attribute, self.levels = attribute, levels
     self.names = [f"{attribute}_{round(100 * c / (levels - 1))}" for c in range(levels)]
-    self.clean_images = base.clean_images
+    self.groups = []
     split_seed = {"train": 40, "test": 41}.get(split, 42)
     classes = np.random.default_rng([split_seed, seed]).integers(levels, size=n)
     self.labels = np.eye(levels, dtype=np.float32)[classes]
     self.images = [self.truth(i, self.labels[i]) for i in range(n)]
-
-  def __len__(self):
-    return len(self.images)
-
-  def load(self, i):
-    return self.images[i]
-
-  def label(self, i):
-    return self.labels[i].copy()
-
-  def clean(self, i) -> np.ndarray:
-    return self.clean_images[i]
 
   def truth(self, i, target) -> np.ndarray:
     """uint8 [size, size, 3]: crop i at the level of the one-hot `target` [levels]."""
