@@ -123,7 +123,9 @@ def test_stargan_files_with_instance_norm_statistics(official, tmp_path):
   label = official["stargan/label"][0]
   attrs = ",".join(f"{n}={int(v)}" for n, v in zip(config.model.attrs.split(","), label))
   out = translate(config, wd, official["input/32"], attrs=attrs)
-  np.testing.assert_allclose(out, official["stargan/G"], rtol=0, atol=1e-5)
+  # float32 through 12 normalised layers: a few of the 3,072 outputs differ from PyTorch's by
+  # up to about 1.1e-5 with some XLA builds and flags
+  np.testing.assert_allclose(out, official["stargan/G"], rtol=0, atol=3e-5)
   written = convert.convert_out(wd, str(tmp_path / "out"))
   assert [os.path.basename(p) for p in written] == ["0-G.ckpt", "0-D.ckpt"]
   for path, original in zip(written, STARGAN):
