@@ -181,10 +181,10 @@ def test_the_official_decoder_file_is_read(fixture, tmp_path):
   config = official_config(fixture)
   path = _official_decoder_file(fixture, tmp_path)
   side, channels = homointerp.feature_side(config), homointerp.feature_channels(config)
-  # Eager init: its dicts keep creation order, which the alignment follows.
-  zeros = homointerp.build_models(config)["Dec"].init(jax.random.key(0),
-                                                      jnp.zeros((2, side, side, channels)))
-  with jax.enable_x64(True):
+  with jax.enable_x64(True):  # the config's float64 parameters, really float64
+    # Eager init: its dicts keep creation order, which the alignment follows.
+    zeros = homointerp.build_models(config)["Dec"].init(jax.random.key(0),
+                                                        jnp.zeros((2, side, side, channels)))
     _, params, stats = load_aligned(fixture, {"Dec": zeros["params"]},
                                     {"Dec": zeros["batch_stats"]}, ["Dec"])
     got_params, got_stats = homointerp.load_decoder(path, config, jnp.float64)
