@@ -11,6 +11,7 @@ import pytest
 from i2ijax import inversion, registry
 from i2ijax.data.attributes import (EMBEDDED_ATTRIBUTES, EmbeddedLevels, attribute_source,
                                     render)
+from i2ijax.data.images import to_uint8
 from i2ijax.models.layers import count_params
 from i2ijax.train import face_age, icgan
 from tests.helpers import (assert_same_states, load_config, short_run, tiny_face_age_config,
@@ -105,7 +106,8 @@ def test_the_edit_is_g_of_the_optimised_latent_at_the_target_group():
   c = tiny_face_age_config()
   c.model.inversion = "pixel"
   state = _state(c)
-  x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 3)), jnp.float32)
+  images = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+  x = jnp.asarray(images[:1], jnp.float32) / 127.5 - 1.0
   y0 = jnp.asarray(np.eye(6, dtype=np.float32)[[1]])
   spec = registry.get("face_age")
   tr = spec.translator(c, registry.TranslateRequest(domain=5))
@@ -122,6 +124,19 @@ def test_the_edit_is_g_of_the_optimised_latent_at_the_target_group():
 
   result, want = by_hand(p, x, y0)
   np.testing.assert_allclose(tr.apply(p, x, labels=y0), want, rtol=1e-5, atol=1e-5)
+  # The evaluation's batched pipeline (two images per call, the last call padded) gives
+  # every group's edit of each image from one optimisation: the same as the translator's.
+  groups = np.eye(6, dtype=np.float32)[[1, 4, 0]]
+  every = face_age.invert_and_edit(c, state, images, groups, chunk=2)
+  assert every["edits"].shape == (3, 6, 16, 16, 3) and every["edits"].dtype == np.uint8
+  for i in range(3):  # batches of one, as the translator was compiled above
+    xi = jnp.asarray(images[i:i + 1], jnp.float32) / 127.5 - 1.0
+    got = to_uint8(np.asarray(tr.apply(p, xi, labels=jnp.asarray(groups[i:i + 1]))))[0]
+    assert np.max(np.abs(every["edits"][i, 5].astype(int) - got.astype(int))) <= 1
+  np.testing.assert_array_equal(every["edits"][0, 5], to_uint8(np.asarray(want))[0])
+  rec = icgan.generate(nets, p, result.z, y0)  # the reconstruction at the known group
+  assert np.max(np.abs(every["optimised"][0].astype(int)
+                       - to_uint8(np.asarray(rec))[0].astype(int))) <= 1
   values = np.asarray(result.values[:, 0])
   assert values[-1] < values[0] and np.all(np.diff(values) <= 1e-5 * values[0])
   with pytest.raises(ValueError, match="out of range"):
