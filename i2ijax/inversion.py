@@ -12,9 +12,12 @@ strong-Wolfe zoom line search tried from the unit step, `memory_size`
 curvature pairs) for exactly
 `steps` iterations under `jax.lax.scan`, so it compiles once and runs
 deterministically; it returns the final point and the objective at every
-iterate. `invert(...)` applies it to a batch: each example is its own problem
-(`jax.vmap` over the batch), so one image's line search never couples with
-another's and a batch gives the same z* as the images one at a time.
+iterate. `invert(...)` applies it to a batch: each example is its own problem,
+solved one after another (`jax.lax.map`), so one image's line search never
+couples with another's and a batch gives the z* of the images one at a time.
+(Under `jax.vmap` every line-search loop would run for the longest one in the
+batch and every branch of its conditionals would be evaluated: 7 times slower
+for 8 images through VGG16 on CPU.)
 
 The paper used L-BFGS-B with no active bounds; plain L-BFGS is that method
 without the box. Images are NHWC in [-1, 1]; z is [N, ...] (any latent shape).
@@ -102,5 +105,5 @@ def invert(generate: Callable[[jax.Array, jax.Array], jax.Array],
       return distance(x[None], generate(v[None], y[None]))[0]
     return minimize_lbfgs(objective, z, steps=steps, memory_size=memory_size)
 
-  z, values = jax.vmap(one)(targets, conditions, z0)
+  z, values = jax.lax.map(lambda args: one(*args), (targets, conditions, z0))
   return InversionResult(z=z, values=values.T)
