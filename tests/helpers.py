@@ -3,6 +3,7 @@ random weight files. Test modules import from here, never from each other."""
 
 import importlib.util
 import os
+import re
 import zlib
 
 import numpy as np
@@ -317,11 +318,19 @@ def random_vgg19_state_dict(width: int, layout: str = "torchvision", seed: int =
   return sd
 
 
-def simulated_devices_env(devices: int, **extra) -> dict:
+def simulated_devices_env(devices: int, llvm_level: int | None = None, **extra) -> dict:
   """The environment of a subprocess with `devices` simulated CPU devices: this process's,
-  XLA_FLAGS included (the session's flags from conftest), plus the device count."""
+  XLA_FLAGS included (the session's flags from conftest), plus the device count.
+
+  llvm_level: another --xla_backend_optimization_level for subprocesses whose results are
+  compared only with each other's (0 cuts the compile time of a large train step by about
+  a third and slows its run; for a few steps, a gain)."""
   flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
-  return dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu", PYTHONPATH=ROOT, **extra)
+  if llvm_level is not None:
+    flags = re.sub(r"--xla_backend_optimization_level=\d+", "", flags)
+    flags += f" --xla_backend_optimization_level={llvm_level}"
+  return dict(os.environ, XLA_FLAGS=" ".join(flags.split()), JAX_PLATFORMS="cpu",
+              PYTHONPATH=ROOT, **extra)
 
 
 def train_straight_and_resumed(make_config, base, total: int, first: int) -> dict:

@@ -30,7 +30,9 @@ OVERRIDES = [
 
 
 def _launch(workdir, devices, extra=()):
-  env = simulated_devices_env(devices, I2IJAX_COMPILATION_CACHE="", JAX_ENABLE_X64="1")
+  # The three processes compare only with each other: LLVM level 0 for all of them.
+  env = simulated_devices_env(devices, llvm_level=0, I2IJAX_COMPILATION_CACHE="",
+                              JAX_ENABLE_X64="1")
   return subprocess.Popen([sys.executable, "-m", "i2ijax.main", *OVERRIDES, f"--workdir={workdir}",
                            *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

@@ -12,7 +12,6 @@ below Adam's epsilon.
 """
 
 import json
-import re
 import subprocess
 import sys
 
@@ -79,9 +78,7 @@ def run_sharding_worker(model_name, dtype, n_steps):
   # Both runs compile in this one process with the same flags. LLVM's level 0 instead of the
   # session's 1 (tests/conftest.py): these runs are a few steps of large programs, whose
   # compile time it cuts by about a third.
-  env = simulated_devices_env(8)
-  env["XLA_FLAGS"] = re.sub(r"--xla_backend_optimization_level=\d+", "", env["XLA_FLAGS"])
-  env["XLA_FLAGS"] += " --xla_backend_optimization_level=0"
+  env = simulated_devices_env(8, llvm_level=0)
   proc = subprocess.run([sys.executable, "-c", WORKER, model_name, dtype, str(n_steps)],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
   assert proc.returncode == 0, proc.stderr[-4000:]
