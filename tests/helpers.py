@@ -318,6 +318,15 @@ def random_vgg19_state_dict(width: int, layout: str = "torchvision", seed: int =
   return sd
 
 
+def lean_jit(fn, **jit_kwargs):
+  """`jax.jit` at LLVM optimisation level 0: for a test that compiles a train step and runs it
+  a few times (parity, static against traced phases, one-step checks), where compiling is the
+  cost (about a third less). Values may differ from the session's level 1 in the last bit;
+  a test that runs hundreds of steps keeps `jax.jit`, which runs faster."""
+  import jax
+  return jax.jit(fn, compiler_options={"xla_backend_optimization_level": 0}, **jit_kwargs)
+
+
 def simulated_devices_env(devices: int, llvm_level: int | None = None, **extra) -> dict:
   """The environment of a subprocess with `devices` simulated CPU devices: this process's,
   XLA_FLAGS included (the session's flags from conftest), plus the device count.

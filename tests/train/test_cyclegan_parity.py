@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from i2ijax.train import cyclegan
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, SAVED, adam_moments, check_adam, check_losses, entries,
                           get_path, images, load_aligned, load_fixture, nhwc, param_locator,
                           run_steps, to_flax)
@@ -70,7 +70,7 @@ def compare(config, fixture) -> Mismatches:
     state = cyclegan.create_state(config, jax.random.key(0), cyclegan.image_shapes(config), 3)
     paths, params, stats = load_aligned(fixture, state.params, state.batch_stats, NETS)
     state = state.replace(params=params, batch_stats=stats)
-    step = jax.jit(cyclegan.make_train_step(config, 3))
+    step = lean_jit(cyclegan.make_train_step(config, 3))
     for t, state, metrics in run_steps(step, state, lambda t: batch(fixture, t)):
       if t not in SAVED:
         continue

@@ -17,8 +17,8 @@ from i2ijax import losses
 from i2ijax.models.layers import count_params
 from i2ijax.train import discogan
 from i2ijax.translate import translate_images
-from tests.helpers import (assert_same_states, load_config, short_run, tiny_discogan_config,
-                           train_straight_and_resumed)
+from tests.helpers import (assert_same_states, lean_jit, load_config, short_run,
+                           tiny_discogan_config, train_straight_and_resumed)
 
 
 def test_official_parameter_counts_at_64_px():
@@ -90,7 +90,7 @@ def _batch(seed=0, n=2):
 def test_discriminator_iteration_moves_only_the_discriminators_and_every_running_average():
   c = tiny_discogan_config()
   state = discogan.create_state(c, jax.random.key(0), discogan.image_shapes(c), 8)
-  step = jax.jit(discogan.make_train_step(c, 8), static_argnames="phase")
+  step = lean_jit(discogan.make_train_step(c, 8), static_argnames="phase")
   new, m = step(state, _batch(), jax.random.key(0), phase="D")
   changed = lambda a, b: any(not np.array_equal(x, y) for x, y in
                              zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)))

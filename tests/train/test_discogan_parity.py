@@ -27,7 +27,7 @@ import pytest
 
 from i2ijax.train import discogan
 from i2ijax.train.common import apply_module
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, SAVED, STEPS, adam_moments, check_adam, check_losses,
                           entries, get_path, images, load_aligned, load_fixture, param_locator,
                           to_flax)
@@ -75,7 +75,7 @@ def compare(config, fixture, static_phases=True) -> Mismatches:
     state = discogan.create_state(config, jax.random.key(0), discogan.image_shapes(config), 6)
     paths, params, stats = load_aligned(fixture, state.params, state.batch_stats, NETS)
     state = state.replace(params=params, batch_stats=stats)
-    step = jax.jit(discogan.make_train_step(config, 6), static_argnames="phase")
+    step = lean_jit(discogan.make_train_step(config, 6), static_argnames="phase")
     for t in range(1, STEPS + 1):
       batch = {k: images(fixture, f"batch/{t}/{k}") for k in ("A", "B")}
       phase = discogan.step_phase(config, t - 1) if static_phases else None

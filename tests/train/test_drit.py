@@ -14,7 +14,7 @@ from PIL import Image
 from i2ijax.train import drit
 from i2ijax.train.loop import jit_once
 from tests.helpers import (assert_same_states, check_random_reference_and_interpolated_styles,
-                           grid_body, load_config, short_run, tiny_drit_config,
+                           grid_body, lean_jit, load_config, short_run, tiny_drit_config,
                            train_straight_and_resumed)
 
 
@@ -102,7 +102,7 @@ def test_content_only_steps_touch_only_the_content_discriminator():
   c = tiny_drit_config()
   state = _tiny_state(c)
   rng = np.random.default_rng(0)
-  step = jax.jit(drit.make_train_step(c, 8), static_argnames=("phase",))
+  step = lean_jit(drit.make_train_step(c, 8), static_argnames=("phase",))
   for t in range(2):
     assert not drit.full_update(c, t, 8)
     b = {d: jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for d in "AB"}
@@ -123,7 +123,7 @@ def test_the_random_half_feeds_only_the_random_attribute_discriminators():
   rng = np.random.default_rng(0)
   batch = {d: jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)), jnp.float32) for d in "AB"}
   other = {**batch, "B": batch["B"].at[1].set(-batch["B"][1])}
-  step = jax.jit(drit.make_train_step(c, 8), static_argnames=("phase",))
+  step = lean_jit(drit.make_train_step(c, 8), static_argnames=("phase",))
   _, m1 = step(state, batch, jax.random.key(1), phase=True)
   _, m2 = step(state, other, jax.random.key(1), phase=True)
   changed = {k for k in ("disA", "disA2", "disB", "disB2", "disContent", "G_loss")

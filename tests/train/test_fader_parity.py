@@ -24,7 +24,7 @@ import pytest
 from i2ijax.models.fader import autoencoder_torch_layers, latent_discriminator_torch_layers
 from i2ijax.train import fader
 from i2ijax.train.loop import jit_once
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from i2ijax.convert import torch_keys
 from i2ijax.registry import TorchNetwork
 from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
@@ -96,7 +96,7 @@ def compare(config, fixture) -> Mismatches:
   mm = Mismatches()
   with jax.enable_x64(True):
     state, paths = aligned_state(config, fixture)
-    step = jax.jit(fader.make_train_step(config, 3))
+    step = lean_jit(fader.make_train_step(config, 3))
     lambda_ae = config.model.lambda_ae
     for t in range(1, 4):
       batch, draws = batch_and_draws(fixture, t)

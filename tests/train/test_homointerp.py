@@ -15,7 +15,7 @@ from i2ijax.models.homointerp import decoder_plan
 from i2ijax.train import homointerp
 from i2ijax.train.loop import phase_args
 from i2ijax.translate import load_state, translate_images
-from tests.helpers import (assert_same_states, grid_body, load_config, random_batch,
+from tests.helpers import (assert_same_states, grid_body, lean_jit, load_config, random_batch,
                            random_vgg19_state_dict, short_run, tiny_homointerp_config,
                            train_straight_and_resumed)
 
@@ -49,8 +49,8 @@ def test_encoder_and_interpolator_step_every_n_discrim_iterations_static_or_trac
     batches = [random_batch("homointerp", 2, 32, rng, "float64") for _ in range(6)]
     state = homointerp.create_state(c, jax.random.key(0), homointerp.image_shapes(c), 8)
     spec = registry.get("homointerp")
-    static = jax.jit(homointerp.make_train_step(c, 8), static_argnames=("phase",))
-    traced = jax.jit(homointerp.make_train_step(c, 8))
+    static = lean_jit(homointerp.make_train_step(c, 8), static_argnames=("phase",))
+    traced = lean_jit(homointerp.make_train_step(c, 8))
     s_static, s_traced = state, state
     for i, b in enumerate(batches):
       before = s_static.params

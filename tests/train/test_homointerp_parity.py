@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from i2ijax.train import homointerp
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, adam_moments, align_by_order, check_adam, check_arrays,
                           entries, images, load_aligned, load_fixture, nhwc, param_locator,
                           to_flax, tree_from_torch)
@@ -110,7 +110,7 @@ def compare(config, fixture, steps: int = STEPS) -> tuple[Mismatches, Mismatches
       batch, draws = batch_and_draws(fixture, t)
       phase = homointerp.encoder_updates(config, t - 1)
       if phase not in compiled:
-        compiled[phase] = jax.jit(functools.partial(step_fn, phase=phase))
+        compiled[phase] = lean_jit(functools.partial(step_fn, phase=phase))
       state, metrics = compiled[phase](state, batch, jax.random.key(0), draws=draws)
       official = entries(fixture, f"step{t}/loss")
       expected = {"dec", "dec_per", "dec_mse", "discrim", "discrim_gp", "discrim_gan",

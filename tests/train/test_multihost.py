@@ -30,7 +30,8 @@ OVERRIDES = [
 
 
 def _launch(workdir, devices, extra=()):
-  # The three processes compare only with each other: LLVM level 0 for all of them.
+  # The three processes compare only with each other: LLVM level 0 for all of them (119 s
+  # against 132 s at the session's level 1).
   env = simulated_devices_env(devices, llvm_level=0, I2IJAX_COMPILATION_CACHE="",
                               JAX_ENABLE_X64="1")
   return subprocess.Popen([sys.executable, "-m", "i2ijax.main", *OVERRIDES, f"--workdir={workdir}",

@@ -16,9 +16,8 @@ from i2ijax.train.common import learning_rate_schedule
 from i2ijax.train.loop import jit_once
 from i2ijax.translate import translate_images
 from tests.helpers import (assert_same_states, check_random_reference_and_interpolated_styles,
-                           grid_body, load_config, random_vgg16_state_dict,
-                           short_run, tiny_munit_config, tiny_unit_config,
-                           train_straight_and_resumed)
+                           grid_body, lean_jit, load_config, random_vgg16_state_dict, short_run,
+                           tiny_munit_config, tiny_unit_config, train_straight_and_resumed)
 
 
 def test_default_configs_are_the_official_edges2handbags_settings():
@@ -168,7 +167,7 @@ def test_unit_first_iteration_and_kl_terms():
   examples, size, shapes = munit.make_examples(c)
   state = _create_state(c, shapes, size)
   batch = Batches(examples, c.batch_size)(0)
-  new, metrics = jax.jit(munit.make_train_step(c, size))(state, batch, jax.random.key(1))
+  new, metrics = lean_jit(munit.make_train_step(c, size))(state, batch, jax.random.key(1))
   assert _adam_count(new.g_opt_state) == 1 and _adam_count(new.d_opt_state) == 1
   nets = munit.Nets(c)
   h_a = nets.encode(state.params["G"], "a", jnp.asarray(batch["A"]))  # no noise in the latent
@@ -244,7 +243,7 @@ def test_vgg_perceptual_term_of_the_generator_step(tmp_path):
   examples, size, shapes = munit.make_examples(c)
   state = _create_state(c, shapes, size)
   batch = Batches(examples, c.batch_size)(0)
-  _, metrics = jax.jit(munit.make_train_step(c, size))(state, batch, jax.random.key(1))
+  _, metrics = lean_jit(munit.make_train_step(c, size))(state, batch, jax.random.key(1))
   # The G step's x_ab (initial G, the step's codes) against x_a, through VGG16 relu5_3.
   nets, n = munit.Nets(c), c.batch_size
   k_g = jax.random.split(jax.random.fold_in(jax.random.key(1), 0))[1]

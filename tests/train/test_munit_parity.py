@@ -30,7 +30,7 @@ import pytest
 
 from i2ijax.models.munit import variables_from_torch
 from i2ijax.train import munit
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
                           is_buffer, load_fixture, nhwc)
 
@@ -144,7 +144,7 @@ def compare(config, fixture) -> Mismatches:
   mm = Mismatches()
   with jax.enable_x64(True):
     state = initial_state(config, fixture)
-    step = jax.jit(munit.make_train_step(config, 1))
+    step = lean_jit(munit.make_train_step(config, 1))
     for t in range(1, 4):
       state, metrics = step(state, batch(fixture, t), jax.random.key(0), draws=draws(fixture, t))
       if t not in SAVED:

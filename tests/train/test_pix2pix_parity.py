@@ -23,7 +23,7 @@ import jax
 import pytest
 
 from i2ijax.train import pix2pix
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, SAVED, adam_moments, check_adam, check_arrays, check_losses,
                           entries, images, load_aligned, load_fixture, param_locator, run_steps,
                           to_flax)
@@ -63,7 +63,7 @@ def compare(config, fixture) -> Mismatches:
     state = pix2pix.create_state(config, jax.random.key(0), pix2pix.image_shapes(config), 3)
     paths, params, stats = load_aligned(fixture, state.params, state.batch_stats, NETS)
     state = state.replace(params=params, batch_stats=stats)
-    step = jax.jit(pix2pix.make_train_step(config, 3))
+    step = lean_jit(pix2pix.make_train_step(config, 3))
     for t, state, metrics in run_steps(step, state, lambda t: batch(fixture, t)):
       if t not in SAVED:
         continue

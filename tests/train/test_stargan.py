@@ -13,8 +13,8 @@ from i2ijax.train import stargan
 from i2ijax.train.loop import phase_args
 from i2ijax.translate import load_state, translate_images
 from i2ijax import registry
-from tests.helpers import (assert_same_states, grid_body, load_config, random_batch, short_run,
-                           tiny_stargan_config, train_straight_and_resumed)
+from tests.helpers import (assert_same_states, grid_body, lean_jit, load_config, random_batch,
+                           short_run, tiny_stargan_config, train_straight_and_resumed)
 
 
 def test_default_config_is_the_official_celeba_setting():
@@ -85,8 +85,8 @@ def _check_generator_steps():
   batches = [random_batch("stargan", 2, 32, rng, "float64") for _ in range(4)]
   state0 = stargan.create_state(c, jax.random.key(0), stargan.image_shapes(c), 8)
   spec = registry.get("stargan")
-  static = jax.jit(stargan.make_train_step(c, 8), static_argnames=("phase",))
-  traced = jax.jit(stargan.make_train_step(c, 8))
+  static = lean_jit(stargan.make_train_step(c, 8), static_argnames=("phase",))
+  traced = lean_jit(stargan.make_train_step(c, 8))
   s_static, s_traced = state0, state0
   for i, b in enumerate(batches):
     g_before = s_static.params["G"]

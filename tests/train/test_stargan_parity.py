@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from i2ijax.train import stargan
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
                           load_aligned, load_fixture, nhwc, param_locator, to_flax)
 
@@ -101,7 +101,7 @@ def compare(config, fixture, run) -> Mismatches:
     paths, params, stats = load_aligned(fx, state.params, state.batch_stats, NETS)
     assert set(paths["G"]) >= {k for k in entries(fx, "init/G") if k.endswith("running_var")}
     state = state.replace(params=params, batch_stats=stats)
-    step = jax.jit(stargan.make_train_step(config, 3))
+    step = lean_jit(stargan.make_train_step(config, 3))
     for t in range(1, steps + 1):
       batch, draws = batch_and_draws(fixture, run, t, c2_dim)
       # The rates the official iteration t used.

@@ -25,7 +25,7 @@ import pytest
 
 from i2ijax.models.stargan_v2 import flax_array, flax_path, params_from_torch, trunk_blocks
 from i2ijax.train import stargan_v2
-from tests.helpers import tiny_stargan_v2_config
+from tests.helpers import lean_jit, tiny_stargan_v2_config
 from tests.parity import (Mismatches, adam_moments, check_adam, check_arrays, entries, images,
                           load_fixture)
 
@@ -91,7 +91,7 @@ def compare(config, fixture) -> Mismatches:
         opt_state={n: opts[n].init(params[n]) for n in NETS},
         batch_stats={n: {} for n in NETS})
     assert spec(state) == spec(fresh)
-    step = jax.jit(stargan_v2.make_train_step(config, 8))
+    step = lean_jit(stargan_v2.make_train_step(config, 8))
     for t in range(1, 4):
       draws = {k: jnp.asarray(fixture[f"draw/{t}/{k}"]) for k in ("z_trg", "z_trg2")}
       state, metrics = step(state, batch(fixture, t), jax.random.key(0), draws)

@@ -18,7 +18,7 @@ import pytest
 
 from i2ijax.models import ugatit as models
 from i2ijax.train import ugatit
-from tests.helpers import load_config
+from tests.helpers import lean_jit, load_config
 from tests.parity import Mismatches, adam_moments, entries, images, load_fixture, nhwc
 
 NETS = ugatit.GENERATORS + ugatit.DISCRIMINATORS
@@ -101,7 +101,7 @@ def compare(config, fixture) -> Mismatches:
   mm = Mismatches()
   with jax.enable_x64(True):
     state = initial_state(config, fixture)
-    step = jax.jit(ugatit.make_train_step(config, 1))
+    step = lean_jit(ugatit.make_train_step(config, 1))
     for t in range(1, 4):
       batch = {k: images(fixture, f"batch/{t}/{k}") for k in ("A", "B")}
       state, metrics = step(state, batch, jax.random.key(0))
