@@ -239,11 +239,13 @@ def tiny_face_age_config(size: int = 16):
 def tiny_dtn_config(size: int = 32):
   """The DTN quickstart preset shrunk to seconds-per-run networks (f 4-4-4-8, g 8-4-4,
   D 4-4-8), one iteration of f's pretraining, one g step per iteration, a 20-step target
-  classifier. 32 px whatever
-  `size` asks (the digit networks' only size)."""
+  classifier, the paper's loss weights (alpha 15), two renderings of each source digit. 32 px
+  whatever `size` asks (the digit networks' only size)."""
   del size
   c = load_config("dtn", "quickstart")
   c.data.prefetch = 1
+  c.data.source_renderings = 2
+  c.model.alpha = 15.0
   c.model.f_widths = (4, 4, 4, 8)
   c.model.g_widths = (8, 4, 4)
   c.model.d_widths = (4, 4, 8)

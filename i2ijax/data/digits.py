@@ -13,8 +13,9 @@ held-out "test" split, the rest "train". Each digit is rendered at 32x32:
   target  "pen-stroke" style, grey (one channel): the digit upsampled
           smoothly (bicubic) to 20x20, contrast-stretched and centred on a
           black background (white strokes), as MNIST digits are.
-Every random choice is drawn from the image's index, so the images do not
-depend on the split or on the order of reading.
+Every random choice is drawn from the image's index (and, for further source
+renderings of the same digit, `renderings`, the rendering's number), so the
+images do not depend on the split or on the order of reading.
 
 `tfds_digit_domain` reads a prepared TFDS digit set (`svhn_cropped`,
 `mnist`) as the same kind of labelled domain, resized to a common side (the
@@ -121,35 +122,55 @@ class ArrayLabelledDomain:
 _EMBEDDED_CACHE: dict = {}
 
 
-def embedded_digit_domain(domain: str, split: str = "train", size: int = SIZE):
+def source_rng(index: int, rendering: int = 0) -> np.random.Generator:
+  """The random draws of rendering `rendering` of digit `index` in the source style (rendering 0
+  is the one every split has)."""
+  seed = [_SPLIT_SEED, int(index)] + ([int(rendering)] if rendering else [])
+  return np.random.default_rng(seed)
+
+
+def embedded_digit_domain(domain: str, split: str = "train", size: int = SIZE,
+                          renderings: int = 1):
   """The embedded digits of `domain` ("source" / "target") and `split` ("train" / "test") at
-  `size` px (module docstring), an `ArrayLabelledDomain`."""
-  key = (domain, split, size)
+  `size` px (module docstring), an `ArrayLabelledDomain`.
+
+  renderings: how many source-style renderings of each handwritten digit (each its own
+  position, size, colours and noise; the first is the single rendering of renderings=1), as
+  a large source set (SVHN) shows each digit shape in many styles. The target style has one
+  rendering per digit, so it must be 1 there.
+  """
+  renderings = int(renderings)
+  if renderings < 1 or (domain != "source" and renderings != 1):
+    raise ValueError(f"renderings={renderings} must be >= 1, and 1 for the target domain "
+                     f"(got domain {domain!r})")
+  key = (domain, split, size, renderings)
   if key not in _EMBEDDED_CACHE:
     digits, labels = load_digits()
     idx = digit_indices(domain, split, len(digits))
     if domain == "source":
-      images = [render_source(digits[i], np.random.default_rng([_SPLIT_SEED, int(i)]), size)
-                for i in idx]
+      images = [render_source(digits[i], source_rng(i, r), size)
+                for r in range(renderings) for i in idx]
     else:
       images = [render_target(digits[i], size) for i in idx]
     _EMBEDDED_CACHE[key] = ArrayLabelledDomain(f"digits:{domain}:{split}", np.stack(images),
-                                               labels[idx])
+                                               np.tile(labels[idx], renderings))
   return _EMBEDDED_CACHE[key]
 
 
-def tfds_digit_domain(name: str, data_dir: str, split: str, channels: int, size: int = SIZE):
+def tfds_digit_domain(name: str, data_dir: str, split: str, channels: int, size: int = SIZE,
+                      limit: int | None = None):
   """A prepared TFDS digit set (features "image", "label"), e.g. "svhn_cropped" (splits
   train / test / extra) or "mnist" (train / test), as an `ArrayLabelledDomain` of uint8
   [size, size, channels] images (bilinear resize where the side differs: MNIST's 28 -> 32,
   as the DTN reimplementation's `prepro.py`; grey repeated to RGB, or RGB's first channel kept).
-  Nothing is downloaded: an unprepared set fails at once."""
+  Nothing is downloaded: an unprepared set fails at once. With `limit`, only the split's first
+  `limit` examples are read."""
   import tensorflow_datasets as tfds
   from i2ijax.data.sources import _tfds_builder, _tfds_check, _to_channels
   builder = _tfds_builder(name, data_dir, "a prepared TFDS data_dir")
   _tfds_check(builder, split, ("image", "label"))
   images, labels = [], []
-  for ex in tfds.as_numpy(builder.as_dataset(split=split)):
+  for ex in tfds.as_numpy(builder.as_dataset(split=f"{split}[:{int(limit)}]" if limit else split)):
     image = _to_channels(ex["image"], channels)
     if image.shape[:2] != (size, size):
       image = np.stack([np.asarray(Image.fromarray(image[..., c]).resize((size, size),

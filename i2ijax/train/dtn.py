@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from i2ijax import losses
-from i2ijax.models.dtn import (D_CLASSES, Decoder, FClassifier, FeatureExtractor,
+from i2ijax.models.dtn import (BN_MOMENTUM, D_CLASSES, Decoder, FClassifier, FeatureExtractor,
                                TernaryDiscriminator, glorot_params)
 from i2ijax.registry import DataKind, ModelSpec, Translator, rows_grid
 from i2ijax.train.common import (apply_module, init_module, learning_rate_schedule,
@@ -84,6 +84,8 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]} must be >= 0")
   if m.g_steps < 1:
     raise ValueError(f"config.model.g_steps={m.g_steps} must be >= 1")
+  if m.get("eval_stats", "source") not in EVAL_STATS:
+    raise ValueError(f"config.model.eval_stats={m.eval_stats!r} is not one of {list(EVAL_STATS)}")
   if m.tv_exponent <= 0:
     raise ValueError(f"config.model.tv_exponent={m.tv_exponent} must be positive")
   if config.optimizer.f_lr <= 0:
@@ -269,6 +271,39 @@ def make_train_step(config, dataset_size: int):
 
 
 # ---------------------------------------------------------------- sampling, data, translation
+EVAL_STATS = ("source", "running")
+
+
+def source_statistics(config, state, images: int = 1024):
+  """g's batch-norm statistics of the source side, for translating source images.
+
+  Training always runs g on a source batch and on a target batch in separate
+  training-mode calls, so each call normalises with its own domain's
+  statistics; the running averages mix the two (f's features on the target
+  digits are some 2x larger than on the source ones), and applied to source
+  images they make g's input scale unlike anything it saw in training. With
+  config.model.eval_stats = "source" (the default) the statistics are
+  re-estimated instead: the exact batch mean and (biased) variance of every g
+  batch norm in one training-mode pass over the first `images` source
+  training images (through frozen f), so translation normalises as training
+  does on source batches. "running" keeps the running averages. Returns the
+  batch_stats dict of the state with {"g": those statistics}.
+  """
+  how = config.model.get("eval_stats", "source")
+  if how == "running":
+    return state.batch_stats
+  source = digit_domains(config, "train", "source", limit=images)
+  x = np.stack([source.load(i) for i in range(min(images, len(source)))])
+  x = jnp.asarray(x.astype(np.float32) / 127.5 - 1.0, jnp.dtype(config.model.param_dtype))
+  nets = build_models(config)
+  zeros = jax.tree_util.tree_map(jnp.zeros_like, state.batch_stats["g"])
+  z = nets["f"].apply({"params": state.params["f"]}, x)
+  _, blended = apply_module(nets["g"], state.params["g"], zeros, z, train=True)
+  # From zero running averages one update leaves (1 - momentum) x the batch statistic.
+  exact = jax.tree_util.tree_map(lambda s: s / (1.0 - BN_MOMENTUM), blended)
+  return {**state.batch_stats, "g": exact}
+
+
 def translate_images(nets, params, stats, x, train: bool = False):
   """G(x) = g(f(x)): source images [N, 32, 32, C_s] -> target images [N, 32, 32, C_t], in
   [-1, 1]; g's running averages unless `train`."""
@@ -282,12 +317,13 @@ def _rgb(x):
 
 def make_sample_fn(config):
   """`(state, batch, rng) -> {real_A, fake_B, real_B, identity_B}`: source x | G(x) and
-  target t | G(t), with g's running averages (RGB for the grid)."""
+  target t | G(t) (RGB for the grid), g normalising each side with its own batch statistics,
+  as training does (the running averages mix the two sides: `source_statistics`)."""
   nets = build_models(config)
 
   def sample(state: DTNState, batch, rng):
     del rng
-    g = lambda x: translate_images(nets, state.params, state.batch_stats, x)
+    g = lambda x: translate_images(nets, state.params, state.batch_stats, x, train=True)
     return {"real_A": _rgb(batch["A"]), "fake_B": _rgb(g(batch["A"])),
             "real_B": _rgb(batch["B"]), "identity_B": _rgb(g(batch["B"]))}
 
@@ -307,11 +343,13 @@ def image_shapes(config) -> dict:
           "B": (d.crop_size, d.crop_size, d.target_channels)}
 
 
-def digit_domains(config, split: str = "train", only: str | None = None):
+def digit_domains(config, split: str = "train", only: str | None = None,
+                  limit: int | None = None):
   """(labelled source domain, labelled target domain) of `split` ("train" / "test")
   (`i2ijax.data.digits`), or the one named by `only` ("source" / "target"): the embedded
-  digits, or the TFDS sets of config.data (the source's training split is
-  config.data.source_split)."""
+  digits (the source's training split in config.data.source_renderings renderings), or the
+  TFDS sets of config.data (the source's training split is config.data.source_split; with
+  `limit`, only the first `limit` images of a TFDS split are read)."""
   from i2ijax.data import digits
   d = config.data
   if split not in ("train", "test"):
@@ -319,13 +357,15 @@ def digit_domains(config, split: str = "train", only: str | None = None):
 
   def domain(which):
     if d.source == "embedded":
-      return digits.embedded_digit_domain(which, split, d.crop_size)
+      many = which == "source" and split == "train"
+      return digits.embedded_digit_domain(which, split, d.crop_size,
+                                          d.get("source_renderings", 1) if many else 1)
     if which == "source":
       return digits.tfds_digit_domain(d.source_tfds, d.tfds_data_dir,
                                       d.source_split if split == "train" else "test",
-                                      d.source_channels, d.crop_size)
+                                      d.source_channels, d.crop_size, limit)
     return digits.tfds_digit_domain(d.target_tfds, d.tfds_data_dir, split, d.target_channels,
-                                    d.crop_size)
+                                    d.crop_size, limit)
 
   return domain(only) if only else (domain("source"), domain("target"))
 
@@ -341,12 +381,14 @@ def make_examples(config, split: str = "train", seed: int | None = None):
 
 
 def translator(config, request):
-  """G = g o f on one source image (AtoB): [1, 32, 32, C_s] -> [1, 32, 32, C_t]; g's running
-  averages unless `request.train_mode`."""
+  """G = g o f on one source image (AtoB): [1, 32, 32, C_s] -> [1, 32, 32, C_t]; g normalises
+  with its source-side statistics (`source_statistics`, config.model.eval_stats), or with the
+  image's own batch statistics under `request.train_mode`."""
   nets, train = build_models(config), request.train_mode
   apply = jax.jit(lambda p, x: translate_images(nets, p, p["stats"], x, train))
   params = lambda state: {"f": state.params["f"], "g": state.params["g"],
-                          "stats": state.batch_stats}
+                          "stats": state.batch_stats if train
+                          else source_statistics(config, state)}
   d = config.data
   return Translator(apply, params, d.source_channels, d.target_channels, 1, size=d.crop_size)
 
@@ -408,8 +450,8 @@ def evaluate_digits(config, state, split: str = "test") -> dict:
   A digit classifier (`fit_digit_classifier`, config.eval_classifier_steps)
   is fitted on the TARGET domain's training images and labels; its accuracy
   on the target's `split` images checks it ("target_classifier"). Task "AtoB":
-  the source's `split` images translated by G = g o f (g's running averages)
-  are classified; "model" {"classifier_accuracy"} is the accuracy against the
+  the source's `split` images translated by G = g o f (g's source-side
+  statistics, `source_statistics`) are classified; "model" {"classifier_accuracy"} is the accuracy against the
   source labels, "baseline_input" the same classifier on the untranslated
   source images (converted to the target's channels, `to_channels`),
   "chance" 0.1.
@@ -430,11 +472,12 @@ def evaluate_digits(config, state, split: str = "test") -> dict:
   run = jax.jit(lambda p, stats, x: translate_images(nets, p, stats, x))
   classify_f = jax.jit(lambda p, x: nets["classifier"].apply(
       {"params": {"f": p["f"], "head": p["head"]}}, x))
+  stats = source_statistics(config, state)
   translated, f_src, f_out = [], [], []
   dtype = jnp.dtype(config.model.param_dtype)
   for i in range(0, len(x_u8), 256):
     x = jnp.asarray(x_u8[i:i + 256].astype(np.float32) / 127.5 - 1.0, dtype)
-    y = run(state.params, state.batch_stats, x)
+    y = run(state.params, stats, x)
     translated.append(np.asarray(jnp.round((jnp.clip(y, -1, 1) + 1) * 127.5)).astype(np.uint8))
     f_src.append(np.argmax(np.asarray(classify_f(state.params, x)), -1))
     f_out.append(np.argmax(np.asarray(classify_f(state.params, y)), -1))

@@ -44,6 +44,22 @@ def test_renderings_shapes_labels_and_styles():
   np.testing.assert_array_equal(again.load(7), source.load(7))
 
 
+def test_several_source_renderings_of_each_digit():
+  one = digits.embedded_digit_domain("source", "test")
+  three = digits.embedded_digit_domain("source", "test", renderings=3)
+  n = len(one)
+  assert len(three) == 3 * n
+  # The first rendering is the single-rendering set; the others draw their own styles.
+  np.testing.assert_array_equal(three.images[:n], one.images)
+  assert [three.label(r * n + 5) for r in range(3)] == [one.label(5)] * 3
+  firsts = [three.load(r * n + 5) for r in range(3)]
+  assert not np.array_equal(firsts[0], firsts[1]) and not np.array_equal(firsts[1], firsts[2])
+  with pytest.raises(ValueError, match="renderings=0"):
+    digits.embedded_digit_domain("source", "test", renderings=0)
+  with pytest.raises(ValueError, match="renderings=2 .*target"):
+    digits.embedded_digit_domain("target", "test", renderings=2)
+
+
 def test_labelled_unaligned_examples_are_a_function_of_the_index():
   source = digits.embedded_digit_domain("source", "test")
   target = digits.embedded_digit_domain("target", "test")

@@ -33,7 +33,9 @@ def test_default_config_is_the_papers_digits_setting():
   assert (d.source_channels, d.target_channels) == (3, 1)
   assert load_config("dtn", "svhn_mnist").to_dict() == c.to_dict()
   q = load_config("dtn", "quickstart")
-  assert q.data.source == "embedded" and (q.model.alpha, q.model.beta) == (15.0, 15.0)
+  assert (d.source_renderings, m.eval_stats) == (1, "source")
+  assert q.data.source == "embedded" and (q.model.alpha, q.model.beta) == (1.0, 15.0)
+  assert q.data.source_renderings == 16
   with pytest.raises(ValueError, match="unknown dtn preset"):
     load_config("dtn", "nope")
 
@@ -46,6 +48,7 @@ def test_default_config_is_the_papers_digits_setting():
     ("data.crop_size", 64, "config.data.crop_size"),
     ("data.target_channels", 2, "config.data.target_channels"),
     ("optimizer.f_lr", 0.0, "config.optimizer.f_lr"),
+    ("model.eval_stats", "batch", "config.model.eval_stats"),
 ])
 def test_bad_config_values_are_named(key, value, match):
   c = tiny_dtn_config()
@@ -95,6 +98,25 @@ def test_f_phase_trains_f_and_its_head_only(setup):
       {"params": {"f": state.params["f"], "head": state.params["head"]}}, batches[0]["A"])
   ce = -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(4), batches[0]["label_A"]])
   assert float(metrics["f_class_loss"]) == pytest.approx(float(ce), rel=1e-5)
+
+
+def test_source_statistics_normalise_as_a_training_mode_source_batch(setup):
+  # Translation uses g's batch-norm statistics re-estimated on source training images: in
+  # eval mode on those images g gives exactly its training-mode output on them as one batch.
+  c, state, batches, step = setup
+  state, _ = step(state, batches[0], None, phase="dtn")  # running averages of both sides
+  stats = dtn.source_statistics(c, state, images=16)
+  assert _diff(stats["D"], state.batch_stats["D"]) == 0.0
+  assert _diff(stats["g"], state.batch_stats["g"]) > 1e-3
+  source = dtn.digit_domains(c, "train", "source")
+  x = jnp.asarray(np.stack([source.load(i) for i in range(16)]).astype(np.float32) / 127.5 - 1)
+  nets = dtn.build_models(c)
+  as_eval = dtn.translate_images(nets, state.params, stats, x, train=False)
+  as_train = dtn.translate_images(nets, state.params, state.batch_stats, x, train=True)
+  np.testing.assert_allclose(np.asarray(as_eval), np.asarray(as_train), atol=2e-5)
+  running = c.copy_and_resolve_references()
+  running.model.eval_stats = "running"
+  assert dtn.source_statistics(running, state) is state.batch_stats
 
 
 def test_f_pretraining_fits_the_source_labels(setup):
