@@ -451,8 +451,9 @@ def evaluate_digits(config, state, split: str = "test") -> dict:
   is fitted on the TARGET domain's training images and labels; its accuracy
   on the target's `split` images checks it ("target_classifier"). Task "AtoB":
   the source's `split` images translated by G = g o f (g's source-side
-  statistics, `source_statistics`) are classified; "model" {"classifier_accuracy"} is the accuracy against the
-  source labels, "baseline_input" the same classifier on the untranslated
+  statistics, `source_statistics`) are classified; "model"
+  {"classifier_accuracy"} is the accuracy against the source labels,
+  "baseline_input" the same classifier on the untranslated
   source images (converted to the target's channels, `to_channels`),
   "chance" 0.1.
   Also reported: f's own accuracy on the source images and on their
