@@ -84,6 +84,8 @@ def validate_config(config) -> None:
       raise ValueError(f"config.model.{key}={m[key]} must be >= 0")
   if m.g_steps < 1:
     raise ValueError(f"config.model.g_steps={m.g_steps} must be >= 1")
+  if int(d.get("source_renderings", 1)) < 1:
+    raise ValueError(f"config.data.source_renderings={d.source_renderings} must be >= 1")
   if m.get("eval_stats", "source") not in EVAL_STATS:
     raise ValueError(f"config.model.eval_stats={m.eval_stats!r} is not one of {list(EVAL_STATS)}")
   if m.tv_exponent <= 0:

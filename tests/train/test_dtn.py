@@ -49,6 +49,7 @@ def test_default_config_is_the_papers_digits_setting():
     ("data.target_channels", 2, "config.data.target_channels"),
     ("optimizer.f_lr", 0.0, "config.optimizer.f_lr"),
     ("model.eval_stats", "batch", "config.model.eval_stats"),
+    ("data.source_renderings", 0, "config.data.source_renderings"),
 ])
 def test_bad_config_values_are_named(key, value, match):
   c = tiny_dtn_config()
