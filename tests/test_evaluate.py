@@ -456,3 +456,22 @@ def test_single_label_tasks_are_one_per_class(tmp_path):
     assert source[1] == 0 and source.sum() == 1
     np.testing.assert_array_equal(target, [0, 1, 0])
   assert task_translator(c, happy).num_outputs == 1
+
+
+def test_summary_and_scalars_keep_tasks_scored_under_other_names():
+  from i2ijax.evaluate.reports import report_scalars, summary
+  report = {"tasks": {
+      "Faded_0": {"source": "x", "images": 2, "outputs_per_image": 1,
+                  "model": {"classifier_accuracy": 0.5},
+                  "baseline_input": {"classifier_accuracy": 0.25}},
+      "reconstruction": {"images": 2,
+                         "encoder": {"identity_distance": 723.0, "psnr": 14.5, "ssim": 0.25},
+                         "optimised": {"identity_distance": 513.0, "psnr": 15.5, "ssim": 0.5}}}}
+  text = summary(report)
+  assert "encoder identity_distance" in text and "723.0000" in text
+  assert "optimised psnr" in text and "15.5000" in text
+  scalars = report_scalars(report)
+  assert scalars["eval/reconstruction/encoder_identity_distance"] == 723.0
+  assert scalars["eval/reconstruction/optimised_ssim"] == 0.5
+  assert scalars["eval/Faded_0/classifier_accuracy"] == 0.5
+  assert "eval/Faded_0/source_images" not in scalars and len(scalars) == 8

@@ -26,7 +26,19 @@ def report_scalars(report: dict) -> dict:
     for base in ("baseline_input", "baseline_blend"):
       for key, value in group.get(base, {}).items():
         out[f"{prefix}/{name}/{base.replace('_input', '')}_{key}"] = float(value)
+    for part, metrics in _other_parts(group):
+      for key, value in metrics.items():
+        out[f"{prefix}/{name}/{part}_{key}"] = float(value)
   return out
+
+
+def _other_parts(group: dict) -> list[tuple[str, dict]]:
+  """A task scored under names other than model / baseline_*: [(name, {metric: number})]
+  (Face-Age's "reconstruction": "encoder" and "optimised")."""
+  if "model" in group:
+    return []
+  return [(k, {m: v for m, v in part.items() if isinstance(v, (int, float))})
+          for k, part in group.items() if isinstance(part, dict)]
 
 
 def own_report(config, state, split: str) -> dict:
@@ -155,6 +167,11 @@ def summary(report: dict) -> str:
         b = f"{base[metric]:10.4f}" if metric in base else f"{'-':>10s}"
         m = (f" {mix[metric]:10.4f}" if metric in mix else f" {'-':>10s}") if blend else ""
         lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}{m}")
+        label = ""
+    for part, metrics in _other_parts(group):
+      for metric, value in metrics.items():
+        lines.append(f"{label:24s} {part + ' ' + metric:20s} {value:10.4f} {'-':>10s}"
+                     + (f" {'-':>10s}" if blend else ""))
         label = ""
   if "classifier" in report:
     c = report["classifier"]
