@@ -235,3 +235,24 @@ def test_resize_filter_of_resize_and_crop():
   d.resize_filter = "lanczos"
   with pytest.raises(ValueError, match="config.data.resize_filter='lanczos'"):
     make_transform(d)
+
+
+def test_grid_column_labels_wider_than_cells_are_staggered():
+  from i2ijax.data.images import column_label_places, render_grid
+  from i2ijax.registry import Grid
+  # Labels that fit stay on one line, centred on their cells.
+  assert column_label_places([10, 10, 10], 34, 40) == [(53, 0), (87, 0), (121, 0)]
+  # Wider ones move down a line wherever they would touch the label before them.
+  widths = [36, 96, 90, 60, 96]
+  places = column_label_places(widths, 34, 40)
+  assert len({line for _, line in places}) > 1
+  for a in range(len(widths)):
+    for b in range(a + 1, len(widths)):
+      (xa, la), (xb, lb) = places[a], places[b]
+      assert la != lb or xb >= xa + widths[a] + 4 or xa >= xb + widths[b] + 4
+  image = np.zeros((32, 32, 3), np.uint8)
+  labels = ["source"] + [f"change {n}" for n in ("Warm_Tint", "Cool_Tint", "Dark", "Faded")]
+  one_line = render_grid(Grid([[image] * 5], ["source #0"], ["a"] * 5))
+  staggered = render_grid(Grid([[image] * 5], ["source #0"], labels))
+  assert staggered.shape[0] > one_line.shape[0]  # more header lines, same cells
+  assert staggered.shape[1] >= one_line.shape[1]
