@@ -34,7 +34,8 @@ Cool_Tint, Dark, Faded, Vignette; the two tints are one group (no tint,
 warm or cool, as CelebA's hair colours). `render(clean, s)` applies them
 with strengths s = (s0, s1, s2, s3, s4) in [0, 1] (s = the label for a
 binary label) on x = clean / 255, per pixel, in this order:
-  dark       x = x * (1 - 0.55 s2)
+  dark       x = x ** (1 + 1.5 s2)  (a gamma curve: the midtones darken,
+             black and white stay; 0.5 -> 0.18 at full strength)
   vignette   x = x * (1 - s4 * min(1, 0.8 r^2)), r^2 = u^2 + v^2 with u, v
              evenly spaced from -1 (first column / row) to 1 (last): the
              centre keeps its value, the corners go to black at full strength
@@ -45,11 +46,14 @@ binary label) on x = clean / 255, per pixel, in this order:
   cool tint  x = x * (1 + s1 * ((0.45, 0.7, 0.8) - 1)) + s1 * (0, 0.12, 0.2)
              (RGB gains and a colour cast: sepia-like, cyan-like)
 then clipped to [0, 1] and rounded to uint8 (round(255 x)). Every step is a
-per-pixel affine map that keeps [0, 1] in [0, 1], invertible wherever its
-scale is not 0 (all but the vignette's corners), up to rounding; zero
-strengths leave the image unchanged. The order keeps every edit visible on
-top of the others: the colour casts come last, so a tint shows on a dark
-image too. Training and test images carry random labels: no tint, warm or
+per-pixel map that keeps [0, 1] in [0, 1], invertible wherever its scale is
+not 0 (all but the vignette's corners), up to rounding; zero strengths leave
+the image unchanged. All but dark are affine. Dark is a curve rather than a
+gain because a global gain (or offset) in [-1, 1] is what an instance norm
+after a bias-free convolution removes (StarGAN's generator): a network
+built that way could not see how dark its input is, and so could not undo
+it. The order keeps every edit visible on top of the others: the colour
+casts come last, so a tint shows on a dark image too. Training and test images carry random labels: no tint, warm or
 cool with probability 1/3 each, each binary attribute on with probability
 `BINARY_PRIOR` (0.3).
 """
@@ -78,7 +82,7 @@ EMBEDDED_TEST_PHOTOS = ("chelsea", "rocket")
 WARM_GAINS, WARM_CAST = (0.8, 0.7, 0.45), (0.2, 0.12, 0.0)
 COOL_GAINS, COOL_CAST = (0.45, 0.7, 0.8), (0.0, 0.12, 0.2)
 FADE_CHROMA, FADE_CONTRAST = 0.8, 0.5
-DARK_GAIN = 0.55
+DARK_GAMMA = 1.5  # the exponent at full strength is 1 + DARK_GAMMA
 VIGNETTE = 0.8  # corners (r^2 = 2) black beyond r^2 = 1.25
 BINARY_PRIOR = 0.3
 
@@ -313,7 +317,7 @@ def render(clean: np.ndarray, strengths) -> np.ndarray:
   if s.min() < 0.0 or s.max() > 1.0:
     raise ValueError(f"strengths must be in [0, 1], got {s.tolist()}")
   x = np.asarray(clean, np.float64) / 255.0
-  x = x * (1.0 - DARK_GAIN * s[2])
+  x = x ** (1.0 + DARK_GAMMA * s[2])
   h, w = x.shape[:2]
   v, u = np.mgrid[-1:1:h * 1j, -1:1:w * 1j]
   x = x * (1.0 - s[4] * np.minimum(1.0, VIGNETTE * (u**2 + v**2)))[..., None]
