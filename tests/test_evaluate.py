@@ -458,7 +458,7 @@ def test_single_label_tasks_are_one_per_class(tmp_path):
   assert task_translator(c, happy).num_outputs == 1
 
 
-def test_summary_and_scalars_keep_tasks_scored_under_other_names():
+def test_summary_and_scalars_keep_every_baseline_and_part_of_a_task():
   from i2ijax.evaluate.reports import report_scalars, summary
   report = {"tasks": {
       "Faded_0": {"source": "x", "images": 2, "outputs_per_image": 1,
@@ -467,11 +467,21 @@ def test_summary_and_scalars_keep_tasks_scored_under_other_names():
       "reconstruction": {"images": 2,
                          "encoder": {"identity_distance": 723.0, "psnr": 14.5, "ssim": 0.25},
                          "optimised": {"identity_distance": 513.0, "psnr": 15.5, "ssim": 0.5}}}}
+  # IcGAN's inversion: a model score, another baseline and an extra part.
+  report["tasks"]["inversion"] = {"images": 2, "model": {"psnr": 18.0},
+                                  "baseline_random_z": {"psnr": 16.0},
+                                  "encoder_y": {"accuracy": 0.75}}
   text = summary(report)
   assert "encoder identity_distance" in text and "723.0000" in text
   assert "optimised psnr" in text and "15.5000" in text
+  lines = text.splitlines()
+  assert [line.split() for line in lines if "random_z" in line or "encoder_y" in line] == [
+      ["encoder_y", "accuracy", "0.7500", "-"], ["psnr", "(random_z)", "-", "16.0000"]]
   scalars = report_scalars(report)
   assert scalars["eval/reconstruction/encoder_identity_distance"] == 723.0
   assert scalars["eval/reconstruction/optimised_ssim"] == 0.5
   assert scalars["eval/Faded_0/classifier_accuracy"] == 0.5
-  assert "eval/Faded_0/source_images" not in scalars and len(scalars) == 8
+  assert scalars["eval/Faded_0/baseline_classifier_accuracy"] == 0.25
+  assert scalars["eval/inversion/baseline_random_z_psnr"] == 16.0
+  assert scalars["eval/inversion/encoder_y_accuracy"] == 0.75
+  assert "eval/Faded_0/source_images" not in scalars and len(scalars) == 11

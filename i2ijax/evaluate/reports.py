@@ -23,8 +23,8 @@ def report_scalars(report: dict) -> dict:
   for name, group in groups.items():
     for key, value in group.get("model", {}).items():
       out[f"{prefix}/{name}/{key}"] = float(value)
-    for base in ("baseline_input", "baseline_blend"):
-      for key, value in group.get(base, {}).items():
+    for base, metrics in _baselines(group):
+      for key, value in metrics.items():
         out[f"{prefix}/{name}/{base.replace('_input', '')}_{key}"] = float(value)
     for part, metrics in _other_parts(group):
       for key, value in metrics.items():
@@ -32,13 +32,24 @@ def report_scalars(report: dict) -> dict:
   return out
 
 
+def _numbers(part: dict) -> dict:
+  return {m: v for m, v in part.items() if isinstance(v, (int, float))}
+
+
+def _baselines(group: dict) -> list[tuple[str, dict]]:
+  """[(key, {metric: number})] of a task's baselines: baseline_input, baseline_blend, then any
+  other baseline_* (IcGAN's reconstruction: baseline_random_z)."""
+  keys = [k for k in ("baseline_input", "baseline_blend") if k in group]
+  keys += sorted(k for k in group if k.startswith("baseline_") and k not in keys
+                 and isinstance(group[k], dict))
+  return [(k, _numbers(group[k])) for k in keys]
+
+
 def _other_parts(group: dict) -> list[tuple[str, dict]]:
-  """A task scored under names other than model / baseline_*: [(name, {metric: number})]
-  (Face-Age's "reconstruction": "encoder" and "optimised")."""
-  if "model" in group:
-    return []
-  return [(k, {m: v for m, v in part.items() if isinstance(v, (int, float))})
-          for k, part in group.items() if isinstance(part, dict)]
+  """[(name, {metric: number})] of a task's scores kept under names other than model and
+  baseline_* (Face-Age's reconstruction: encoder and optimised; IcGAN's: encoder_y)."""
+  return [(k, _numbers(part)) for k, part in group.items()
+          if isinstance(part, dict) and k != "model" and not k.startswith("baseline_")]
 
 
 def own_report(config, state, split: str) -> dict:
@@ -155,7 +166,7 @@ def summary(report: dict) -> str:
   if "mean" in report:
     groups["mean"] = report["mean"]
   blend = any("baseline_blend" in g for g in groups.values())
-  lines = [f"{'task':24s} {'metric':20s} {'model':>10s} {'baseline':>10s}"
+  lines = [f"{'task':24s} {'metric':28s} {'model':>10s} {'baseline':>10s}"
            + (f" {'blend':>10s}" if blend else "")]
   for name, group in groups.items():
     label = name
@@ -166,13 +177,16 @@ def summary(report: dict) -> str:
       if metric in group.get("model", {}):
         b = f"{base[metric]:10.4f}" if metric in base else f"{'-':>10s}"
         m = (f" {mix[metric]:10.4f}" if metric in mix else f" {'-':>10s}") if blend else ""
-        lines.append(f"{label:24s} {metric:20s} {group['model'][metric]:10.4f} {b}{m}")
+        lines.append(f"{label:24s} {metric:28s} {group['model'][metric]:10.4f} {b}{m}")
         label = ""
-    for part, metrics in _other_parts(group):
-      for metric, value in metrics.items():
-        lines.append(f"{label:24s} {part + ' ' + metric:20s} {value:10.4f} {'-':>10s}"
-                     + (f" {'-':>10s}" if blend else ""))
-        label = ""
+    rows = [(f"{part} {metric}", f"{value:10.4f}", f"{'-':>10s}")
+            for part, metrics in _other_parts(group) for metric, value in metrics.items()]
+    rows += [(f"{metric} ({base[len('baseline_'):]})", f"{'-':>10s}", f"{value:10.4f}")
+             for base, metrics in _baselines(group)
+             if base not in ("baseline_input", "baseline_blend") for metric, value in metrics.items()]
+    for metric, model, baseline in rows:
+      lines.append(f"{label:24s} {metric:28s} {model} {baseline}" + (f" {'-':>10s}" if blend else ""))
+      label = ""
   if "classifier" in report:
     c = report["classifier"]
     lines.append(f"attribute classifier ({c['steps']} steps): mean test accuracy "
