@@ -359,11 +359,10 @@ def render_grid(grid) -> np.ndarray:
   cell_h = grid.lines[0][0].shape[0] + 2
   cell_w = grid.lines[0][0].shape[1] + 2
   left = max(text_w(t) for t in grid.row_labels) + 6 if grid.row_labels else 0
-  places = column_label_places([text_w(t) for t in grid.col_labels or ()], cell_w, left)
+  width = left + body.shape[1]
+  places = column_label_places([text_w(t) for t in grid.col_labels or ()], cell_w, left, width)
   lines = max((line for _, line in places), default=-1) + 1
   top = lines * line_h + 4 if lines else 0
-  width = max([left + body.shape[1]] + [x + text_w(t) + 2
-                                         for (x, _), t in zip(places, grid.col_labels or ())])
   canvas = Image.new("RGB", (width, top + body.shape[0]), "white")
   canvas.paste(Image.fromarray(body), (left, top))
   draw = ImageDraw.Draw(canvas)
@@ -374,14 +373,16 @@ def render_grid(grid) -> np.ndarray:
   return np.asarray(canvas)
 
 
-def column_label_places(widths, cell_w: int, left: int, gap: int = 4) -> list[tuple[int, int]]:
+def column_label_places(widths, cell_w: int, left: int, width: int,
+                        gap: int = 4) -> list[tuple[int, int]]:
   """(x, header line) of each column label of pixel width `widths[j]` over cells `cell_w`
-  wide starting at `left`: centred on its cell (not left of 0), on the first header line
-  where it keeps `gap` pixels from the labels already there (labels wider than their
-  cells are staggered over several lines instead of overlapping)."""
+  wide starting at `left`, in a canvas `width` px wide: centred on its cell (moved inwards
+  where it would leave the canvas), on the first header line where it keeps `gap` pixels
+  from the labels already there (labels wider than their cells are staggered over several
+  lines instead of overlapping)."""
   ends, places = [], []  # ends[line]: where the last label on that line ends
   for j, w in enumerate(widths):
-    x = max(0, left + 2 + j * cell_w + (cell_w - 2 - w) // 2)
+    x = max(0, min(width - w, left + 2 + j * cell_w + (cell_w - 2 - w) // 2))
     line = next((k for k, end in enumerate(ends) if x >= end + gap), len(ends))
     if line == len(ends):
       ends.append(0)

@@ -9,7 +9,7 @@ from i2ijax.data import images as image_io
 from i2ijax.data.embedded import day_night_domains
 from i2ijax.data.pipeline import Batches, UnalignedExamples, make_transform
 from i2ijax.data.sources import ArrayDomain, unaligned_domains
-from tests.helpers import load_config
+from tests.helpers import grid_body, load_config
 
 
 def _write(path, array, mode=None):
@@ -241,11 +241,13 @@ def test_grid_column_labels_wider_than_cells_are_staggered():
   from i2ijax.data.images import column_label_places, render_grid
   from i2ijax.registry import Grid
   # Labels that fit stay on one line, centred on their cells.
-  assert column_label_places([10, 10, 10], 34, 40) == [(53, 0), (87, 0), (121, 0)]
-  # Wider ones move down a line wherever they would touch the label before them.
+  assert column_label_places([10, 10, 10], 34, 40, 144) == [(53, 0), (87, 0), (121, 0)]
+  # Wider ones move down a line wherever they would touch the label before them, and
+  # inwards where they would leave the canvas (the grid stays its bottom-right block).
   widths = [36, 96, 90, 60, 96]
-  places = column_label_places(widths, 34, 40)
+  places = column_label_places(widths, 34, 40, 212)
   assert len({line for _, line in places}) > 1
+  assert places[-1][0] == 212 - 96 and all(0 <= x <= 212 - w for (x, _), w in zip(places, widths))
   for a in range(len(widths)):
     for b in range(a + 1, len(widths)):
       (xa, la), (xb, lb) = places[a], places[b]
@@ -255,4 +257,5 @@ def test_grid_column_labels_wider_than_cells_are_staggered():
   one_line = render_grid(Grid([[image] * 5], ["source #0"], ["a"] * 5))
   staggered = render_grid(Grid([[image] * 5], ["source #0"], labels))
   assert staggered.shape[0] > one_line.shape[0]  # more header lines, same cells
-  assert staggered.shape[1] >= one_line.shape[1]
+  assert staggered.shape[1] == one_line.shape[1]
+  np.testing.assert_array_equal(grid_body(staggered, 1, 5), grid_body(one_line, 1, 5))
