@@ -53,9 +53,9 @@ gain because a global gain (or offset) in [-1, 1] is what an instance norm
 after a bias-free convolution removes (StarGAN's generator): a network
 built that way could not see how dark its input is, and so could not undo
 it. The order keeps every edit visible on top of the others: the colour
-casts come last, so a tint shows on a dark image too. Training and test images carry random labels: no tint, warm or
-cool with probability 1/3 each, each binary attribute on with probability
-`BINARY_PRIOR` (0.3).
+casts come last, so a tint shows on a dark image too. Training and test
+images carry random labels: no tint, warm or cool with probability 1/3 each,
+each binary attribute on with probability `BINARY_PRIOR` (0.3).
 """
 
 import os

@@ -183,9 +183,11 @@ def summary(report: dict) -> str:
             for part, metrics in _other_parts(group) for metric, value in metrics.items()]
     rows += [(f"{metric} ({base[len('baseline_'):]})", f"{'-':>10s}", f"{value:10.4f}")
              for base, metrics in _baselines(group)
-             if base not in ("baseline_input", "baseline_blend") for metric, value in metrics.items()]
+             if base not in ("baseline_input", "baseline_blend")
+             for metric, value in metrics.items()]
+    no_blend = f" {'-':>10s}" if blend else ""
     for metric, model, baseline in rows:
-      lines.append(f"{label:24s} {metric:28s} {model} {baseline}" + (f" {'-':>10s}" if blend else ""))
+      lines.append(f"{label:24s} {metric:28s} {model} {baseline}{no_blend}")
       label = ""
   if "classifier" in report:
     c = report["classifier"]

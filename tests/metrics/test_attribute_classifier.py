@@ -35,7 +35,8 @@ def test_short_fit_beats_the_majority_guess_and_the_cache_round_trips(tmp_path):
   assert acc == clf.accuracy and mean == pytest.approx(clf.mean_accuracy)
   majority = np.maximum(labels.mean(0), 1 - labels.mean(0))
   assert clf.mean_accuracy > majority.mean() + 0.05, (clf.accuracy, majority)
-  # The tints are learned first (at 200 steps Dark and Faded, both lowering midtone contrast, are not yet).
+  # The tints are learned first (at 200 steps Dark and Faded, which both lower the midtone
+  # contrast, are not yet).
   assert min(clf.accuracy["Warm_Tint"], clf.accuracy["Cool_Tint"]) > 0.85, clf.accuracy
   probs = clf.predict(images)
   assert probs.shape == (64, 5) and ((probs >= 0) & (probs <= 1)).all()
